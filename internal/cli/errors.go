@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/cairn-backup/cairn/internal/crypto"
+)
+
+// ExitCode pairs a sentinel error with the exit code cmd/cairn uses for it.
+type ExitCode struct {
+	Err  error
+	Code int
+	Hint string
+}
+
+// ExitCodes lists the errors with their own exit code, first match wins.
+// Commands register their sentinels here rather than picking codes.
+var ExitCodes = []ExitCode{
+	{crypto.ErrWrongPassphrase, 12, "check the passphrase, or use the recovery code: cairn key add --recovery-code"},
+}
+
+// Message is the one-line text of an error for people: the usage marker is
+// dropped, the rest kept.
+func Message(err error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, ErrUsage.Error()+"\n")
+	return strings.ReplaceAll(s, "\n", ": ")
+}
+
+// Hint returns advice for an error, if any is known.
+func Hint(err error) string {
+	for _, c := range ExitCodes {
+		if errors.Is(err, c.Err) {
+			return c.Hint
+		}
+	}
+	return ""
+}
+
+var errNotYet = errors.New("this command is not available in this build yet")
