@@ -146,3 +146,12 @@ func ReadAt(ctx context.Context, s Reader, h Handle, offset int64, length int) (
 	}
 	return buf, nil
 }
+
+// FilePutter is implemented by stores that can take a finished local file
+// by moving it, saving a copy of every pack.
+type FilePutter interface {
+	// TempDir is a folder on the same file system as the store.
+	TempDir() string
+	// PutFile moves the synced file at path into place as h.
+	PutFile(ctx context.Context, h Handle, path string) error
+}

@@ -307,3 +307,34 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+var _ store.FilePutter = (*Store)(nil)
+
+// TempDir implements store.FilePutter.
+func (s *Store) TempDir() string {
+	d := filepath.Join(s.root, string(store.Pack))
+	return d
+}
+
+// PutFile implements store.FilePutter: the file, already synced by the
+// caller, is renamed into place.
+func (s *Store) PutFile(ctx context.Context, h store.Handle, path string) error {
+	if err := h.Valid(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := s.dir(h.Type, h.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("put %s: %w", h, err)
+	}
+	_ = os.Chmod(path, 0o400)
+	if err := os.Rename(path, s.path(h)); err != nil {
+		return fmt.Errorf("put %s: %w", h, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
