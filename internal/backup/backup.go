@@ -345,7 +345,13 @@ func (a *archiver) firstErr() error {
 }
 
 func (a *archiver) report(fr FileResult) {
-	switch fr.Status {
+	// The new/changed/unchanged counters count entries other than
+	// folders; failures count whatever failed.
+	status := fr.Status
+	if fr.Type == repo.NodeDir && status != StatusFailed {
+		status = ""
+	}
+	switch status {
 	case StatusNew:
 		a.newN.Add(1)
 	case StatusChanged:

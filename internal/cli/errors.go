@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
+	"github.com/cairn-backup/cairn/internal/repo"
 )
 
 // ExitCode pairs a sentinel error with the exit code cmd/cairn uses for it.
@@ -18,6 +19,12 @@ type ExitCode struct {
 // Commands register their sentinels here rather than picking codes.
 var ExitCodes = []ExitCode{
 	{crypto.ErrWrongPassphrase, 12, "check the passphrase, or use the recovery code: cairn key add --recovery-code"},
+	{repo.ErrNoRepository, 10, "create one with: cairn init (or pass --repo DIR)"},
+	{repo.ErrLocked, 11, "if the process holding it is gone, run: cairn unlock"},
+	{repo.ErrVersion, 13, "upgrade cairn to read this repository"},
+	{repo.ErrCorrupt, 14, "run: cairn check --read-data"},
+	{errNoPassphrase, 15, "set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or --password-file, or run on a terminal"},
+	{repo.ErrNoSnapshot, 16, "list them with: cairn snapshots"},
 }
 
 // Message is the one-line text of an error for people: the usage marker is

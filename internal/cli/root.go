@@ -68,6 +68,10 @@ func NewRoot(g *Globals) *cobra.Command {
 // commands lists the constructors of the top-level commands. Each command
 // file adds one line here.
 var commands = []func(*Globals) *cobra.Command{
+	// the repository
+	newInitCmd, newBackupCmd, newSnapshotsCmd, newKeyCmd,
+	newRestoreCmd, newLsCmd, newDiffCmd, newVersionsCmd,
+	newCheckCmd, newForgetCmd, newPruneCmd, newUnlockCmd,
 	// the network (internal/p2p, internal/hosting, internal/daemon)
 	newDaemonCmd, newIDCmd, newPeersCmd, newOfferCmd,
 	// sources, schedules and the run catalog

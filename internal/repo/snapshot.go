@@ -37,18 +37,18 @@ type Snapshot struct {
 
 // Summary is what a backup recorded about itself.
 type Summary struct {
-	Files      int   `json:"files"`
-	Dirs       int   `json:"dirs"`
-	Links      int   `json:"links"`
-	Others     int   `json:"others"`
-	New        int   `json:"new"`
-	Changed    int   `json:"changed"`
-	Unchanged  int   `json:"unchanged"`
-	Failed     int   `json:"failed"`
-	Bytes      int64 `json:"bytes"`
-	BytesAdded int64 `json:"bytes_added"`
+	Files       int   `json:"files"`
+	Dirs        int   `json:"dirs"`
+	Links       int   `json:"links"`
+	Others      int   `json:"others"`
+	New         int   `json:"new"`
+	Changed     int   `json:"changed"`
+	Unchanged   int   `json:"unchanged"`
+	Failed      int   `json:"failed"`
+	Bytes       int64 `json:"bytes"`
+	BytesAdded  int64 `json:"bytes_added"`
 	StoredAdded int64 `json:"stored_added"`
-	DurationMS int64 `json:"duration_ms"`
+	DurationMS  int64 `json:"duration_ms"`
 }
 
 const snapshotVersion = 1
