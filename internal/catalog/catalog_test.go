@@ -358,3 +358,45 @@ func BenchmarkRecordRunFiles(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/path")
 }
+
+func TestStagedFilesCountOnlyAfterCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	c, path := openTest(t)
+	addSource(t, c, "docs")
+	count := func(c *Catalog, id int64) int {
+		n := 0
+		if err := c.RunFiles(ctx, id, FileFilter{}, func(RunFile) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	r, _ := c.BeginRun(ctx, "docs", BeginOptions{})
+	if err := c.Stage(ctx, r.ID, []RunFile{{Path: "/a", Type: "file", Result: ResultNew}, {Path: "/b", Type: "file", Result: ResultNew}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(c, r.ID); n != 0 {
+		t.Fatalf("staged files visible before the checkpoint: %d", n)
+	}
+	if err := c.Checkpoint(ctx, r.ID, []RunFile{{Path: "/c", Type: "file", Result: ResultNew}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	c.RunFiles(ctx, r.ID, FileFilter{}, func(f RunFile) error { order = append(order, f.Path); return nil })
+	if !reflect.DeepEqual(order, []string{"/a", "/b", "/c"}) {
+		t.Fatalf("after checkpoint: %v", order)
+	}
+	// Staged after the last checkpoint, then the process dies: dropped.
+	c.Stage(ctx, r.ID, []RunFile{{Path: "/d", Type: "file", Result: ResultNew}})
+	c.db.ExecContext(ctx, `UPDATE runs SET owner_pid = ? WHERE id = ?`, deadPID(t), r.ID)
+	c.Close()
+	c2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var staged int
+	c2.db.QueryRowContext(ctx, `SELECT count(*) FROM run_files_staged`).Scan(&staged)
+	if n := count(c2, r.ID); n != 3 || staged != 0 {
+		t.Fatalf("after crash: %d files, %d staged; want 3, 0", n, staged)
+	}
+}

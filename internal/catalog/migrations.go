@@ -73,6 +73,20 @@ CREATE TABLE run_files (
 	message TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX run_files_run ON run_files(run_id);
+
+-- Records of files handed to the repository but not yet durable there,
+-- spilled from memory during a long stretch between checkpoints. A
+-- checkpoint moves them to run_files; a failed or interrupted run drops them.
+CREATE TABLE run_files_staged (
+	run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	path    TEXT    NOT NULL,
+	type    TEXT    NOT NULL,
+	size    INTEGER NOT NULL DEFAULT 0,
+	hash    TEXT    NOT NULL DEFAULT '',
+	result  TEXT    NOT NULL,
+	message TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX run_files_staged_run ON run_files_staged(run_id);
 `,
 }
 

@@ -145,18 +145,49 @@ func (c *Catalog) BeginRun(ctx context.Context, source string, opts BeginOptions
 // batchRows is how many run files go into one INSERT statement.
 const batchRows = 200
 
-// Checkpoint commits, in one transaction, the records of files whose data
-// is now durable in the repository, and the run's progress so far (nil
-// leaves the counts as they are). Call it each time the backup engine
-// reports a checkpoint; never for files whose data may still be lost.
-func (c *Catalog) Checkpoint(ctx context.Context, runID int64, files []RunFile, progress *Counts) error {
+func validFiles(files []RunFile) error {
 	for i := range files {
 		if !files[i].Result.Valid() {
-			return fmt.Errorf("checkpoint run %d: %s: unknown result %q", runID, files[i].Path, files[i].Result)
+			return fmt.Errorf("%s: unknown result %q", files[i].Path, files[i].Result)
 		}
 	}
+	return nil
+}
+
+// Stage stores records of files that are not durable yet, so a caller
+// need not hold them all in memory between two checkpoints. They are not
+// part of the run until the next Checkpoint moves them there.
+func (c *Catalog) Stage(ctx context.Context, runID int64, files []RunFile) error {
+	if err := validFiles(files); err != nil {
+		return fmt.Errorf("stage files of run %d: %w", runID, err)
+	}
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		if err := insertRunFiles(ctx, tx, runID, files); err != nil {
+		return insertRunFiles(ctx, tx, "run_files_staged", runID, files)
+	})
+	if err != nil {
+		return fmt.Errorf("stage files of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// Checkpoint commits, in one transaction, the records of files whose data
+// is now durable in the repository — those staged before and those given
+// here, in that order — and the run's progress so far (nil leaves the counts
+// as they are). Call it each time the backup engine reports a checkpoint;
+// never for files whose data may still be lost.
+func (c *Catalog) Checkpoint(ctx context.Context, runID int64, files []RunFile, progress *Counts) error {
+	if err := validFiles(files); err != nil {
+		return fmt.Errorf("checkpoint run %d: %w", runID, err)
+	}
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO run_files (run_id, path, type, size, hash, result, message)
+			SELECT run_id, path, type, size, hash, result, message FROM run_files_staged WHERE run_id = ? ORDER BY rowid`, runID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_files_staged WHERE run_id = ?`, runID); err != nil {
+			return err
+		}
+		if err := insertRunFiles(ctx, tx, "run_files", runID, files); err != nil {
 			return err
 		}
 		if progress != nil {
@@ -172,13 +203,13 @@ func (c *Catalog) Checkpoint(ctx context.Context, runID int64, files []RunFile, 
 	return nil
 }
 
-func insertRunFiles(ctx context.Context, tx *sql.Tx, runID int64, files []RunFile) error {
+func insertRunFiles(ctx context.Context, tx *sql.Tx, table string, runID int64, files []RunFile) error {
 	if len(files) == 0 {
 		return nil
 	}
 	stmtFor := func(n int) string {
 		var b strings.Builder
-		b.WriteString(`INSERT INTO run_files (run_id, path, type, size, hash, result, message) VALUES `)
+		b.WriteString(`INSERT INTO ` + table + ` (run_id, path, type, size, hash, result, message) VALUES `)
 		for i := 0; i < n; i++ {
 			if i > 0 {
 				b.WriteByte(',')
@@ -242,6 +273,10 @@ func (c *Catalog) FinishRun(ctx context.Context, runID int64, f Finish) error {
 	now := c.now()
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		if err := setCounts(ctx, tx, runID, &f.Counts); err != nil {
+			return err
+		}
+		// Whatever is still staged never became durable.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_files_staged WHERE run_id = ?`, runID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, finished=?, snapshot_id=?, error=? WHERE id=?`,
@@ -312,6 +347,9 @@ func (c *Catalog) markInterruptedIDs(ctx context.Context, tx *sql.Tx, source str
 		// finished stays NULL: nobody saw the run end.
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = 'interrupted',
 			error = CASE WHEN error = '' THEN 'the process running it stopped' ELSE error END WHERE id = ?`, id); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM run_files_staged WHERE run_id = ?`, id); err != nil {
 			return nil, err
 		}
 	}
