@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/fsmeta"
@@ -440,7 +441,11 @@ func (a *archiver) nodeFromInfo(path string, fi fs.FileInfo) (*repo.Node, error)
 		n.Size = uint64(fi.Size())
 	case m.IsDir():
 		n.Type = repo.NodeDir
-		n.Links = 0 // a directory's link count changes with its subfolders: meaningless here
+		// A folder's link count follows its subfolders and its access time
+		// changes whenever it is listed, by this backup too: keeping either
+		// would make every tree differ from its parent's on every run.
+		n.Links = 0
+		n.AccessTime = time.Time{}
 	case m&fs.ModeSymlink != 0:
 		n.Type = repo.NodeSymlink
 		t, err := os.Readlink(path)
