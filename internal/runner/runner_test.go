@@ -1,0 +1,599 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/backup"
+	"github.com/cairn-backup/cairn/internal/catalog"
+	"github.com/cairn-backup/cairn/internal/crypto"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store/local"
+)
+
+var cheapKDF = crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}
+
+const password = "pw"
+
+// env is a catalog, a repository and a source folder in one temp dir.
+type env struct {
+	dir, catPath, repoDir, src string
+	cat                        *catalog.Catalog
+	repo                       *repo.Repository
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{dir: t.TempDir()}
+	e.catPath = filepath.Join(e.dir, "catalog.db")
+	e.repoDir = filepath.Join(e.dir, "repo")
+	e.src = filepath.Join(e.dir, "src")
+	if err := os.MkdirAll(e.src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := local.Create(e.repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(ctx, st, []byte(password), repo.Options{KDF: &cheapKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	e.open(t)
+	return e
+}
+
+// open (re)opens the catalog and the repository.
+func (e *env) open(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := catalog.Open(ctx, e.catPath, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := local.Open(e.repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Open(ctx, st, []byte(password), repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cat, e.repo = c, r
+	t.Cleanup(func() { c.Close(); r.Close() })
+}
+
+func (e *env) runner() *Runner {
+	return &Runner{Catalog: e.cat, Repo: e.repo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (e *env) addSource(t testing.TB, s *catalog.Source) {
+	t.Helper()
+	if s.Name == "" {
+		s.Name = "docs"
+	}
+	if s.Paths == nil {
+		s.Paths = []string{e.src}
+	}
+	if err := e.cat.AddSource(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func files(t testing.TB, c *catalog.Catalog, runID int64) map[string]catalog.RunFile {
+	t.Helper()
+	out := map[string]catalog.RunFile{}
+	err := c.RunFiles(context.Background(), runID, catalog.FileFilter{}, func(f catalog.RunFile) error {
+		out[f.Path] = f
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestFirstRunFullThenIncremental(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("alpha"))
+	writeFile(t, filepath.Join(e.src, "sub", "b.bin"), randBytes(300<<10))
+	writeFile(t, filepath.Join(e.src, "skip.tmp"), []byte("excluded"))
+	writeFile(t, filepath.Join(e.src, "cache", "CACHEDIR.TAG"), []byte("Signature: 8a477f597d28d172789f06886806bc55"))
+	writeFile(t, filepath.Join(e.src, "cache", "big"), []byte("cached"))
+	if err := os.Symlink("a.txt", filepath.Join(e.src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	e.addSource(t, &catalog.Source{Excludes: []string{"*.tmp"}})
+	rn := e.runner()
+
+	r1, err := rn.Run(ctx, "docs", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Kind != catalog.KindFull || r1.Status != catalog.StatusOK || r1.SnapshotID == "" || r1.Finished.IsZero() {
+		t.Fatalf("first run %+v", r1)
+	}
+	if r1.Links != 1 || r1.New < 3 || r1.Failed != 0 {
+		t.Fatalf("first run counts %+v", r1.Counts)
+	}
+	f1 := files(t, e.cat, r1.ID)
+	a := f1[filepath.Join(e.src, "a.txt")]
+	if a.Result != catalog.ResultNew || a.Hash == "" || a.Size != 5 || a.Type != "file" {
+		t.Fatalf("a.txt record %+v", a)
+	}
+	if f1[filepath.Join(e.src, "link")].Type != "symlink" {
+		t.Fatalf("link not recorded: %v", f1)
+	}
+	for p := range f1 {
+		if strings.HasSuffix(p, ".tmp") || strings.Contains(p, "cache") {
+			t.Fatalf("excluded path recorded: %s", p)
+		}
+	}
+
+	// Second run: incremental; only the changed file is read and recorded.
+	writeFile(t, filepath.Join(e.src, "a.txt"), []byte("alpha, edited"))
+	r2, err := rn.Run(ctx, "docs", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Kind != catalog.KindIncremental || r2.Changed != 1 || r2.Unchanged < 2 {
+		t.Fatalf("second run %+v", r2)
+	}
+	f2 := files(t, e.cat, r2.ID)
+	if len(f2) != 1 || f2[filepath.Join(e.src, "a.txt")].Result != catalog.ResultChanged {
+		t.Fatalf("second run files %+v", f2)
+	}
+
+	// --full re-reads everything.
+	r3, err := rn.Run(ctx, "docs", Options{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Kind != catalog.KindFull || r3.Unchanged != 0 || r3.New+r3.Changed < 3 {
+		t.Fatalf("full run %+v", r3)
+	}
+}
+
+func TestPreHookFailureFailsRunPostHookStillRuns(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "a"), []byte("x"))
+	envOut := filepath.Join(e.dir, "post.env")
+	e.addSource(t, &catalog.Source{
+		PreHook:  "echo dumping database; echo connection refused >&2; exit 7",
+		PostHook: "env | grep ^CAIRN_ | sort > " + envOut,
+	})
+	run, err := e.runner().Run(ctx, "docs", Options{})
+	if err == nil {
+		t.Fatal("run with a failing pre hook succeeded")
+	}
+	if run.Status != catalog.StatusFailed || run.SnapshotID != "" || run.Files != 0 {
+		t.Fatalf("run %+v", run)
+	}
+	if !strings.Contains(run.Error, "pre hook") || !strings.Contains(run.Error, "exit status 7") || !strings.Contains(run.Error, "connection refused") {
+		t.Fatalf("error %q lacks the hook's failure", run.Error)
+	}
+	b, err := os.ReadFile(envOut)
+	if err != nil {
+		t.Fatalf("post hook did not run: %v", err)
+	}
+	got := string(b)
+	for _, want := range []string{"CAIRN_RUN_STATUS=failed", "CAIRN_SOURCE=docs", fmt.Sprintf("CAIRN_RUN_ID=%d", run.ID), "CAIRN_HOOK=post"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("post hook env lacks %s:\n%s", want, got)
+		}
+	}
+	snaps, _, _ := e.repo.Snapshots(ctx)
+	if len(snaps) != 0 {
+		t.Fatalf("%d snapshots after a failed pre hook", len(snaps))
+	}
+}
+
+func TestHooksSeeRunAndPostHookFailureIsReported(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "a"), []byte("x"))
+	marker := filepath.Join(e.dir, "pre.ran")
+	e.addSource(t, &catalog.Source{
+		PreHook:  `test "$CAIRN_HOOK" = pre && echo "$CAIRN_RUN_KIND" > ` + marker,
+		PostHook: `test "$CAIRN_RUN_STATUS" = ok && exit 4`,
+	})
+	run, err := e.runner().Run(ctx, "docs", Options{})
+	if err == nil || !strings.Contains(err.Error(), "post hook") {
+		t.Fatalf("post hook failure not returned: %v", err)
+	}
+	if run.Status != catalog.StatusOK || run.SnapshotID == "" || !strings.Contains(run.Error, "exit status 4") {
+		t.Fatalf("run %+v", run)
+	}
+	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "full" {
+		t.Fatalf("pre hook: %q, %v", b, err)
+	}
+}
+
+func TestFileGrowingWhileRead(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	path := filepath.Join(e.src, "growing.log")
+	writeFile(t, path, randBytes(8<<20))
+	writeFile(t, filepath.Join(e.src, "still.txt"), []byte("calm"))
+	e.addSource(t, &catalog.Source{})
+
+	// Append to the file for as long as the run lasts.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stop atomic.Bool
+	grown := make(chan int)
+	go func() {
+		n := 0
+		for !stop.Load() {
+			f.Write([]byte("more log\n"))
+			n++
+		}
+		grown <- n
+	}()
+	run, err := e.runner().Run(ctx, "docs", Options{})
+	stop.Store(true)
+	<-grown
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := files(t, e.cat, run.ID)[path]
+	if rec.Result != catalog.ResultRetried || !strings.Contains(rec.Message, "changed while read") && !strings.Contains(rec.Message, "kept changing") {
+		t.Fatalf("growing file recorded as %+v", rec)
+	}
+	if run.Status != catalog.StatusOK || run.Failed != 0 {
+		t.Fatalf("run %+v", run)
+	}
+	if rec := files(t, e.cat, run.ID)[filepath.Join(e.src, "still.txt")]; rec.Result != catalog.ResultNew {
+		t.Fatalf("still.txt %+v", rec)
+	}
+}
+
+func TestRecordOf(t *testing.T) {
+	// The mapping from engine results to result codes.
+	for _, tc := range []struct {
+		name string
+		in   backupResult
+		want catalog.Result
+		keep bool
+	}{
+		{"new file", backupResult{typ: "file", status: "new"}, catalog.ResultNew, true},
+		{"changed file", backupResult{typ: "file", status: "changed"}, catalog.ResultChanged, true},
+		{"unchanged file", backupResult{typ: "file", status: "unchanged"}, "", false},
+		{"new dir", backupResult{typ: "dir", status: "new"}, "", false},
+		{"failed dir", backupResult{typ: "dir", status: "failed", err: "permission denied"}, catalog.ResultFailed, true},
+		{"failed, type unknown", backupResult{status: "failed", err: "lstat: no such file"}, catalog.ResultFailed, true},
+		{"retried then consistent", backupResult{typ: "file", status: "new", retried: 1}, catalog.ResultRetried, true},
+		{"kept changing", backupResult{typ: "file", status: "changed", retried: 2, err: "file changed while it was read"}, catalog.ResultRetried, true},
+		{"new symlink", backupResult{typ: "symlink", status: "new"}, catalog.ResultNew, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rf, keep := RecordOf(tc.in.result())
+			if keep != tc.keep || (keep && rf.Result != tc.want) {
+				t.Fatalf("RecordOf = %+v, %v; want %s, %v", rf, keep, tc.want, tc.keep)
+			}
+			if keep && rf.Result == catalog.ResultFailed && rf.Message == "" {
+				t.Fatal("failed record without a message")
+			}
+			if keep && rf.Type == "" {
+				t.Fatal("record without a type")
+			}
+		})
+	}
+}
+
+// ---- subprocess tests: a run killed mid-way, a run as an unprivileged user
+
+// childConfig is what the re-executed test binary runs.
+type childConfig struct {
+	Catalog, Repo, Source string
+	// BlockAfterCheckpoint: after the first checkpoint is committed, say
+	// so on stdout and hang until killed.
+	BlockAfterCheckpoint bool
+}
+
+const childEnv = "CAIRN_RUNNER_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(childMain(cfg))
+	}
+	os.Exit(m.Run())
+}
+
+func childMain(cfgJSON string) int {
+	var cfg childConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	c, err := catalog.Open(ctx, cfg.Catalog, catalog.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st, err := local.Open(cfg.Repo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r, err := repo.Open(ctx, st, []byte(password), repo.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rn := &Runner{Catalog: c, Repo: r, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	if cfg.BlockAfterCheckpoint {
+		rn.CheckpointInterval = 20 * time.Millisecond
+		rn.afterCheckpoint = func(committed int) {
+			if committed == 0 {
+				return
+			}
+			fmt.Println("checkpoint")
+			select {} // wait for SIGKILL
+		}
+	}
+	run, err := rn.Run(ctx, cfg.Source, Options{})
+	if run != nil {
+		json.NewEncoder(os.Stdout).Encode(run)
+	}
+	switch {
+	case errors.Is(err, ErrPartial):
+		return 3
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func childCmd(t *testing.T, exe string, cfg childConfig) *exec.Cmd {
+	t.Helper()
+	b, _ := json.Marshal(cfg)
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	cmd.Stderr = &prefixWriter{t: t}
+	return cmd
+}
+
+type prefixWriter struct{ t *testing.T }
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	w.t.Logf("child: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func TestKilledRunIsResumed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	// Enough data for several checkpoints.
+	var total int64
+	for i := range 40 {
+		data := randBytes(512 << 10)
+		total += int64(len(data))
+		writeFile(t, filepath.Join(e.src, fmt.Sprintf("d%02d", i/10), fmt.Sprintf("f%03d", i)), data)
+	}
+	e.addSource(t, &catalog.Source{})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := childCmd(t, self, childConfig{Catalog: e.catPath, Repo: e.repoDir, Source: "docs", BlockAfterCheckpoint: true})
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 64)
+	n, err := stdout.Read(line)
+	if err != nil || !strings.HasPrefix(string(line[:n]), "checkpoint") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child did not reach a checkpoint: %q, %v", line[:n], err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	// A new process opens the catalog: the killed run is interrupted, and
+	// what it recorded was durable.
+	e.cat.Close()
+	e.repo.Close()
+	e.open(t)
+	runs, err := e.cat.Runs(ctx, catalog.RunFilter{Source: "docs"})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v, %v", runs, err)
+	}
+	killed := runs[0]
+	if killed.Status != catalog.StatusInterrupted || !killed.Finished.IsZero() {
+		t.Fatalf("killed run %+v", killed)
+	}
+	recorded := files(t, e.cat, killed.ID)
+	var recordedBytes int64
+	for _, f := range recorded {
+		if f.Result != catalog.ResultNew {
+			t.Fatalf("killed run recorded %+v", f)
+		}
+		recordedBytes += f.Size
+	}
+	t.Logf("killed after recording %d files (%d of %d bytes)", len(recorded), recordedBytes, total)
+
+	resumed, err := e.runner().Run(ctx, "docs", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.ResumedFrom != killed.ID || resumed.Kind != catalog.KindFull || resumed.Status != catalog.StatusOK {
+		t.Fatalf("resumed run %+v", resumed)
+	}
+	if resumed.Files != 40 || resumed.SnapshotID == "" {
+		t.Fatalf("resumed run did not cover the source: %+v", resumed.Counts)
+	}
+	// Every byte the killed run recorded as saved was in the repository:
+	// the resumed run did not have to store it again.
+	if resumed.BytesAdded > total-recordedBytes {
+		t.Fatalf("resumed run added %d bytes; the killed run's %d recorded bytes were not durable (total %d)",
+			resumed.BytesAdded, recordedBytes, total)
+	}
+	if len(recorded) == 0 {
+		t.Fatal("the killed run recorded nothing before its checkpoint")
+	}
+}
+
+func TestUnreadableFileAsUnprivilegedUser(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "ok.txt"), []byte("readable"))
+	secret := filepath.Join(e.src, "secret.key")
+	writeFile(t, secret, []byte("private"))
+	if err := os.Chmod(secret, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.addSource(t, &catalog.Source{})
+
+	var run *catalog.Run
+	var runErr error
+	if os.Geteuid() != 0 {
+		run, runErr = e.runner().Run(ctx, "docs", Options{})
+	} else {
+		// Root reads everything: run the backup in a child process as nobody.
+		run, runErr = runAsNobody(t, e)
+	}
+	if !errors.Is(runErr, ErrPartial) {
+		t.Fatalf("run error %v, want ErrPartial", runErr)
+	}
+	if run.Status != catalog.StatusPartial || run.Failed != 1 || run.SnapshotID == "" {
+		t.Fatalf("run %+v", run)
+	}
+	e.cat.Close()
+	e.open(t)
+	var failed []catalog.RunFile
+	e.cat.RunFiles(ctx, run.ID, catalog.FileFilter{FailedOnly: true}, func(f catalog.RunFile) error {
+		failed = append(failed, f)
+		return nil
+	})
+	if len(failed) != 1 || failed[0].Path != secret || !strings.Contains(failed[0].Message, "permission denied") {
+		t.Fatalf("failed files %+v", failed)
+	}
+	if rec := files(t, e.cat, run.ID)[filepath.Join(e.src, "ok.txt")]; rec.Result != catalog.ResultNew {
+		t.Fatalf("ok.txt %+v", rec)
+	}
+}
+
+// runAsNobody runs the source in a re-executed test binary as the user
+// nobody, and returns the run and ErrPartial for exit code 3.
+func runAsNobody(t *testing.T, e *env) (*catalog.Run, error) {
+	t.Helper()
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	// The child must reach its binary, the catalog and the repository.
+	e.cat.Close()
+	e.repo.Close()
+	for d := e.dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Skipf("cannot open %s to nobody: %v", d, err)
+		}
+		if d == filepath.Dir(filepath.Dir(e.dir)) {
+			break
+		}
+	}
+	err = filepath.Walk(e.dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(p, e.src) {
+			return nil // the source keeps its owner: nobody reads it as "other"
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(e.dir, "runner.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := childCmd(t, exe, childConfig{Catalog: e.catPath, Repo: e.repoDir, Source: "docs"})
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	cmd.Dir = e.dir
+	cmd.Env = append(cmd.Env, "HOME="+e.dir)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Skipf("cannot run as nobody: %v", err)
+	}
+	var run catalog.Run
+	if jerr := json.Unmarshal(out, &run); jerr != nil {
+		t.Fatalf("child output %q: %v (exit %v)", out, jerr, err)
+	}
+	if exit != nil && exit.ExitCode() == 3 {
+		return &run, ErrPartial
+	}
+	return &run, err
+}
+
+// backupResult builds engine results for TestRecordOf.
+type backupResult struct {
+	typ, status, err string
+	retried          int
+}
+
+func (b backupResult) result() backup.FileResult {
+	fr := backup.FileResult{Path: "/src/x", Type: b.typ, Status: backup.Status(b.status), Retried: b.retried}
+	if b.err != "" {
+		fr.Err = errors.New(b.err)
+	}
+	return fr
+}
