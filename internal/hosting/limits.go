@@ -25,8 +25,8 @@ func DefaultLimits() Limits {
 	return Limits{
 		Streams:        64,
 		StreamsPerPeer: 8,
-		RequestRate:    50,
-		RequestBurst:   200,
+		RequestRate:    200,
+		RequestBurst:   1000,
 		HeaderTimeout:  20 * time.Second,
 		MinRate:        64 << 10,
 		Penalty:        10 * time.Minute,
