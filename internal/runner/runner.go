@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +42,8 @@ type Runner struct {
 	// Host is the host name recorded in snapshots; the machine's if "".
 	Host string
 	// Forget applies retention after a run; with nil, a source with a
-	// retention policy gets a note on its run that it was not applied.
+	// retention policy gets a note on its run that it was not applied (not
+	// an error).
 	Forget ForgetFunc
 	// HookOutput receives the output of hooks; it is discarded if nil.
 	// (The last lines of a failing hook's output go into the run's error.)
@@ -154,6 +156,7 @@ func (r *Runner) Run(ctx context.Context, source string, opts Options) (*catalog
 	}
 
 	var extra []error // post hook and retention: they do not change the status
+	var notes []string
 	if src.PostHook != "" {
 		if err := r.hook(bg, "post", src.PostHook, append(env, "CAIRN_HOOK=post", "CAIRN_RUN_STATUS="+string(fin.Status))); err != nil {
 			extra = append(extra, fmt.Errorf("post hook: %w", err))
@@ -161,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, source string, opts Options) (*catalog
 	}
 	if sum != nil && !src.Retention.IsZero() {
 		if r.Forget == nil {
-			extra = append(extra, errors.New("retention not applied: not available in this build"))
+			notes = append(notes, "retention not applied: not available in this build")
 		} else if removed, err := r.Forget(bg, r.Repo, src.Retention, host, src.Paths); err != nil {
 			extra = append(extra, fmt.Errorf("retention: %w", err))
 		} else if len(removed) > 0 {
@@ -170,10 +173,13 @@ func (r *Runner) Run(ctx context.Context, source string, opts Options) (*catalog
 	}
 	extraErr := errors.Join(extra...)
 	if extraErr != nil {
+		notes = append(notes, strings.ReplaceAll(extraErr.Error(), "\n", "; "))
+	}
+	for _, n := range notes {
 		if fin.Error != "" {
 			fin.Error += "; "
 		}
-		fin.Error += extraErr.Error()
+		fin.Error += n
 	}
 	if err := r.Catalog.FinishRun(bg, run.ID, fin); err != nil {
 		return run, errors.Join(runErr, err)

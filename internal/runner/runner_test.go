@@ -597,3 +597,49 @@ func (b backupResult) result() backup.FileResult {
 	}
 	return fr
 }
+
+func TestRetentionAfterRun(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.src, "a"), []byte("x"))
+	policy := catalog.Retention{Last: 2, Daily: 7}
+	e.addSource(t, &catalog.Source{Retention: policy})
+	type call struct {
+		p     catalog.Retention
+		host  string
+		paths []string
+	}
+	var calls []call
+	rn := e.runner()
+	rn.Host = "office"
+	rn.Forget = func(ctx context.Context, r *repo.Repository, p catalog.Retention, host string, paths []string) ([]string, error) {
+		calls = append(calls, call{p, host, paths})
+		return []string{"old"}, nil
+	}
+	if _, err := rn.Run(ctx, "docs", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].p != policy || calls[0].host != "office" || calls[0].paths[0] != e.src {
+		t.Fatalf("forget calls %+v", calls)
+	}
+	// A failed run has no snapshot: retention is not applied.
+	src, _ := e.cat.Source(ctx, "docs")
+	src.PreHook = "false"
+	e.cat.UpdateSource(ctx, src)
+	if _, err := rn.Run(ctx, "docs", Options{}); err == nil {
+		t.Fatal("pre hook false did not fail the run")
+	}
+	if len(calls) != 1 {
+		t.Fatalf("retention applied after a failed run")
+	}
+	// A retention error is reported but the run stays ok.
+	src.PreHook = ""
+	e.cat.UpdateSource(ctx, src)
+	rn.Forget = func(context.Context, *repo.Repository, catalog.Retention, string, []string) ([]string, error) {
+		return nil, errors.New("repository locked")
+	}
+	run, err := rn.Run(ctx, "docs", Options{})
+	if err == nil || run.Status != catalog.StatusOK || !strings.Contains(run.Error, "retention: repository locked") {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+}
