@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -167,7 +168,7 @@ func Run(ctx context.Context, r *repo.Repository, opts Options) (*Summary, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{ch: chunker.New(nil, a.params), buf: make([]byte, 0, 1<<20)}
+			w := &worker{params: a.params}
 			for job := range a.jobs {
 				job(w)
 			}
@@ -292,9 +293,20 @@ func findParent(ctx context.Context, r *repo.Repository, ref, host string, paths
 	return nil, nil
 }
 
+// worker is one file reader. Its chunker (a buffer of twice the largest
+// chunk) is made on first use, so a run that reads no file allocates none.
 type worker struct {
-	ch  *chunker.Chunker
-	buf []byte
+	params chunker.Params
+	ch     *chunker.Chunker
+}
+
+func (w *worker) chunker(r io.Reader) *chunker.Chunker {
+	if w.ch == nil {
+		w.ch = chunker.New(r, w.params)
+	} else {
+		w.ch.Reset(r)
+	}
+	return w.ch
 }
 
 type result struct {

@@ -385,10 +385,10 @@ func (a *archiver) readOnce(ctx context.Context, w *worker, path string) (*repo.
 	if err != nil {
 		return nil, nil, err
 	}
-	w.ch.Reset(f)
+	ch := w.chunker(f)
 	var size int64
 	for {
-		c, err := w.ch.Next()
+		c, err := ch.Next()
 		if err == io.EOF {
 			break
 		}

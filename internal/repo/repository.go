@@ -63,7 +63,11 @@ func (o Options) kdf() crypto.KDFParams {
 
 func newRepository(st store.Store, keys *crypto.Keys, cfg Config, o Options) (*Repository, error) {
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		// The blob is authenticated already: the frame checksum would only
+		// add four bytes to every blob.
+		zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(512<<10),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithLowerEncoderMem(true))
 	if err != nil {

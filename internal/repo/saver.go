@@ -149,7 +149,7 @@ func (s *saver) encode(t BlobType, id crypto.ID, data []byte) ([]byte, uint8) {
 	}
 	if worthCompressing(s.r, t, data) {
 		c := s.r.enc.EncodeAll(data, buf)
-		if len(c) < len(data)-len(data)/32 {
+		if len(c) < len(data) {
 			plain = c
 			flags = flagZstd
 		}
