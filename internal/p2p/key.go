@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/cairn-backup/cairn/internal/home"
 	ccrypto "github.com/cairn-backup/cairn/internal/crypto"
+	"github.com/cairn-backup/cairn/internal/home"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )

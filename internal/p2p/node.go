@@ -28,9 +28,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -59,8 +59,9 @@ var DefaultListen = []string{
 // default (everything on); tests turn mDNS, port mapping and relays off.
 type Config struct {
 	Home home.Home
-	// Listen are multiaddrs to listen on; empty means DefaultListen, with
-	// a random port if 4521 is taken.
+	// Listen are multiaddrs to listen on; empty means the settings' ones,
+	// else DefaultListen (with a random port if 4521 is taken). The
+	// switches below are or-ed with the settings' ones.
 	Listen []string
 	// NoMDNS turns LAN discovery off.
 	NoMDNS bool
@@ -143,6 +144,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	peers.SetCommunity(settings.Community)
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = settings.Listen
+	}
+	cfg.NoMDNS = cfg.NoMDNS || settings.NoMDNS
+	cfg.NoNATPortMap = cfg.NoNATPortMap || settings.NoNATPortMap
+	cfg.NoRelay = cfg.NoRelay || settings.NoRelay
 
 	n := &Node{
 		cfg:     cfg,

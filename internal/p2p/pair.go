@@ -45,6 +45,7 @@ type pendingInvite struct {
 	secret   [secretSize]byte
 	expires  time.Time
 	failures int
+	used     chan peer.ID // receives the joiner, once
 }
 
 // invites are the node's pending invites, keyed by tag. They live in
@@ -79,7 +80,7 @@ func (iv *invites) add(secret [secretSize]byte, ttl time.Duration) (time.Time, e
 		return time.Time{}, fmt.Errorf("too many pending invites (%d): wait for some to expire", maxPending)
 	}
 	exp := now.Add(ttl)
-	iv.m[inviteTag(secret)] = &pendingInvite{secret: secret, expires: exp}
+	iv.m[inviteTag(secret)] = &pendingInvite{secret: secret, expires: exp, used: make(chan peer.ID, 1)}
 	return exp, nil
 }
 
@@ -105,15 +106,54 @@ func (iv *invites) lookup(tag []byte) (*pendingInvite, bool) {
 
 // consume removes an invite after a good proof; it reports false when
 // another pairing used it first.
-func (iv *invites) consume(tag []byte) bool {
+func (iv *invites) consume(tag []byte) (chan<- peer.ID, bool) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	t := [tagSize]byte(tag)
-	if _, ok := iv.m[t]; !ok {
-		return false
+	p, ok := iv.m[t]
+	if !ok {
+		return nil, false
 	}
 	delete(iv.m, t)
-	return true
+	return p.used, true
+}
+
+// waiter returns the channel that receives the joiner of a pending invite.
+func (iv *invites) waiter(secret [secretSize]byte) (<-chan peer.ID, time.Time, bool) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	p, ok := iv.m[inviteTag(secret)]
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	return p.used, p.expires, true
+}
+
+// ErrInviteExpired is returned by WaitInvite when the code expired unused.
+var ErrInviteExpired = errors.New("the invite code expired unused")
+
+// WaitInvite waits until someone joins with code, one of this node's
+// pending invites, and returns the joiner. The pairing is complete (both
+// sides recorded) by then.
+func (n *Node) WaitInvite(ctx context.Context, code string) (peer.ID, error) {
+	inv, err := DecodeInvite(code)
+	if err != nil {
+		return "", err
+	}
+	ch, exp, ok := n.invites.waiter(inv.Secret)
+	if !ok {
+		return "", ErrInviteExpired
+	}
+	t := time.NewTimer(time.Until(exp))
+	defer t.Stop()
+	select {
+	case id := <-ch:
+		return id, nil
+	case <-t.C:
+		return "", ErrInviteExpired
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // fail counts a wrong proof and burns the invite after maxFailures.
@@ -362,7 +402,8 @@ func (n *Node) handlePair(s network.Stream) {
 		refuse("bad status", &pairProof{Error: "malformed pairing message"})
 		return
 	}
-	if !n.invites.consume(hello.Tag) {
+	used, ok := n.invites.consume(hello.Tag)
+	if !ok {
 		refuse("invite used", &pairProof{Error: "the invite code is unknown, used or expired"})
 		return
 	}
@@ -384,6 +425,7 @@ func (n *Node) handlePair(s network.Stream) {
 	}
 	n.befriend(remote)
 	n.seen(remote)
+	used <- remote // buffered, written once
 	n.log.Info("paired", "peer", remote.String(), "role", "inviter")
 }
 

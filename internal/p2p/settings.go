@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/cairn-backup/cairn/internal/home"
 )
@@ -23,6 +22,14 @@ type Settings struct {
 	OfferPercent float64 `json:"offer_percent,omitempty"`
 	// Community accepts strangers under the reciprocity rule (opt-in).
 	Community bool `json:"community"`
+	// Listen are the node's listen multiaddrs (empty: DefaultListen).
+	Listen []string `json:"listen,omitempty"`
+	// NoMDNS, NoNATPortMap and NoRelay turn LAN discovery, UPnP/NAT-PMP
+	// port mapping, and relays with hole punching off for every node of
+	// this home, daemon or short-lived.
+	NoMDNS       bool `json:"no_mdns,omitempty"`
+	NoNATPortMap bool `json:"no_nat_port_map,omitempty"`
+	NoRelay      bool `json:"no_relay,omitempty"`
 }
 
 const settingsVersion = 1
@@ -83,15 +90,6 @@ func (s Settings) Offer(free int64) int64 {
 		return int64(float64(free) * s.OfferPercent / 100)
 	}
 	return s.OfferBytes
-}
-
-// FreeDisk returns the bytes available to this user on dir's file system.
-func FreeDisk(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("free disk of %s: %w", dir, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // ParseSize parses "50GB", "1.5TiB", "800M", "1234" (bytes) or "10%".

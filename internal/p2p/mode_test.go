@@ -1,0 +1,17 @@
+package p2p
+
+import (
+	"os"
+	"testing"
+)
+
+func assertMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != want {
+		t.Fatalf("%s: mode %o, want %o", path, got, want)
+	}
+}

@@ -1,0 +1,180 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/home"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// testConfig is a node that only ever touches loopback: 127.0.0.1, no
+// mDNS, no port mapping, no relays.
+func testConfig(t testing.TB, dir string) Config {
+	t.Helper()
+	return Config{
+		Home:         home.Home{Dir: dir},
+		Listen:       []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+		NoMDNS:       true,
+		NoNATPortMap: true,
+		NoRelay:      true,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ReconnectMin: 200 * time.Millisecond,
+		ReconnectMax: 2 * time.Second,
+		PingInterval: 500 * time.Millisecond,
+	}
+}
+
+func startNode(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	n, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestKeyPersistsWithMode0600(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NodeID(home.Home{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NodeID(home.Home{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Fatalf("node ID changed: %s then %s", a, b)
+	}
+	assertMode(t, home.Home{Dir: dir}.NodeKeyPath(), 0o600)
+}
+
+func TestPairingAndRestart(t *testing.T) {
+	ctx := context.Background()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := startNode(t, testConfig(t, dirA))
+	b := startNode(t, testConfig(t, dirB))
+
+	code, _, err := a.CreateInvite(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Join(ctx, code)
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	if p.ID != a.ID() || p.Trust != TrustFriend {
+		t.Fatalf("joiner's row: %+v", p)
+	}
+	waitFor(t, "inviter records the joiner", func() bool { return a.Peers().Trust(b.ID()) == TrustFriend })
+
+	// One-time: a second use is refused.
+	c := startNode(t, testConfig(t, t.TempDir()))
+	if _, err := c.Join(ctx, code); !errors.Is(err, ErrInviteRefused) {
+		t.Fatalf("reused invite: got %v, want ErrInviteRefused", err)
+	}
+	if a.Peers().Trust(c.ID()) != TrustUnknown {
+		t.Fatal("a reused invite made a friend")
+	}
+
+	// Restart A: the table survives and A reconnects to B by itself.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B notices A left", func() bool { return b.Host().Network().Connectedness(a.ID()) != network.Connected })
+	cfgA := testConfig(t, dirA)
+	a2 := startNode(t, cfgA)
+	if a2.ID() != a.ID() {
+		t.Fatal("node ID changed across restart")
+	}
+	if a2.Peers().Trust(b.ID()) != TrustFriend {
+		t.Fatal("friend lost across restart")
+	}
+	// A listens on a new port; B still knows A's old one, but A knows B's.
+	waitFor(t, "restarted node reconnects to its friend", func() bool {
+		return a2.Host().Network().Connectedness(b.ID()) == network.Connected
+	})
+	waitFor(t, "RTT measured", func() bool {
+		p, _ := a2.Peers().Get(b.ID())
+		return p.RTTMillis > 0 && !p.LastSeen.IsZero() && p.LAN
+	})
+}
+
+func TestInviteExpiryAndWrongSecret(t *testing.T) {
+	ctx := context.Background()
+	var skew atomic.Int64 // how far the inviter's clock is ahead
+	cfg := testConfig(t, t.TempDir())
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	a := startNode(t, cfg)
+	b := startNode(t, testConfig(t, t.TempDir()))
+
+	code, _, err := a.CreateInvite(time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(int64(2 * time.Minute))
+	if _, err := b.Join(ctx, code); !errors.Is(err, ErrInviteRefused) {
+		t.Fatalf("expired invite: got %v, want ErrInviteRefused", err)
+	}
+	skew.Store(0)
+
+	// A forged code with the right inviter but a wrong secret.
+	code, _, err = a.CreateInvite(time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := DecodeInvite(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Secret[0] ^= 1
+	forged, err := EncodeInvite(a.Host().Peerstore().PubKey(a.ID()), inv.Secret, inv.Addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Join(ctx, forged); !errors.Is(err, ErrInviteRefused) {
+		t.Fatalf("forged invite: got %v, want ErrInviteRefused", err)
+	}
+	if a.Peers().Trust(b.ID()) != TrustUnknown {
+		t.Fatal("a wrong secret made a friend")
+	}
+}
+
+func TestBlockedPeerIsRefused(t *testing.T) {
+	ctx := context.Background()
+	a := startNode(t, testConfig(t, t.TempDir()))
+	b := startNode(t, testConfig(t, t.TempDir()))
+	if err := a.BlockPeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}, 10*time.Second)
+	if err == nil {
+		// The dial may complete before the gater's verdict closes it.
+		waitFor(t, "blocked connection dropped", func() bool {
+			return a.Host().Network().Connectedness(b.ID()) != network.Connected
+		})
+	}
+	if a.Peers().Trust(b.ID()) != TrustBlocked {
+		t.Fatal("block not recorded")
+	}
+}
