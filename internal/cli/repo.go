@@ -12,11 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/home"
+	"github.com/cairn-backup/cairn/internal/p2p"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/local"
@@ -190,5 +192,15 @@ func (g *Globals) afterUnlock(r *repo.Repository) error {
 	return g.issueNodeCert(h, r.Keys())
 }
 
-// issueNodeCert is replaced once the p2p package can issue certificates.
-func (g *Globals) issueNodeCert(h home.Home, keys *crypto.Keys) error { return nil }
+// issueNodeCert certifies this home's node for the owner, unless a
+// certificate from this owner is valid for another month.
+func (g *Globals) issueNodeCert(h home.Home, keys *crypto.Keys) error {
+	if b, err := os.ReadFile(h.NodeCertPath()); err == nil {
+		if c, err := crypto.ParseNodeCert(b); err == nil && c.OwnerID() == keys.OwnerID() {
+			if id, err := p2p.NodeID(h); err == nil && c.Verify(id.String(), time.Now().Add(30*24*time.Hour)) == nil {
+				return nil
+			}
+		}
+	}
+	return p2p.IssueNodeCert(h, keys)
+}
