@@ -36,10 +36,13 @@ const (
 	Index    Type = "index"
 	Snapshot Type = "snapshots"
 	Lock     Type = "locks"
+	// Meta holds the owner's own records that must survive with the data,
+	// such as the list of hosts: content-addressed and encrypted.
+	Meta Type = "meta"
 )
 
 // Types lists every object type, in the order a full listing walks them.
-var Types = []Type{Config, Key, Pack, Index, Snapshot, Lock}
+var Types = []Type{Config, Key, Pack, Index, Snapshot, Lock, Meta}
 
 // ConfigName is the name of the single config object.
 const ConfigName = "config"
@@ -70,7 +73,7 @@ func (h Handle) Valid() error {
 			return fmt.Errorf("%w: config object must be named %q", ErrInvalidHandle, ConfigName)
 		}
 		return nil
-	case Key, Pack, Index, Snapshot, Lock:
+	case Key, Pack, Index, Snapshot, Lock, Meta:
 	default:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidHandle, h.Type)
 	}
