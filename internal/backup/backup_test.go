@@ -17,7 +17,11 @@ import (
 
 var cheapKDF = crypto.KDFParams{Time: 1, Memory: 64, Threads: 1}
 
-func newRepo(t *testing.T) *repo.Repository {
+func newRepo(t *testing.T) *repo.Repository { return newRepoTB(t) }
+
+func newRepoB(b *testing.B) *repo.Repository { return newRepoTB(b) }
+
+func newRepoTB(t testing.TB) *repo.Repository {
 	t.Helper()
 	st, err := local.Create(filepath.Join(t.TempDir(), "repo"))
 	if err != nil {
