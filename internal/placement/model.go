@@ -1,0 +1,150 @@
+package placement
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/store"
+)
+
+// Placement states.
+const (
+	stateOK      = 0 // the host holds the piece, as far as we know
+	stateBad     = 1 // the host failed an audit or lost the piece: to delete and replace
+	stateDropped = 2 // the host was gone past the grace period: replaced, to delete if it returns
+	stateDeleted = 3 // deleted from the host; kept so the host is not chosen for this pack again
+)
+
+// HostListHandle names the owner's host list: an object the caller
+// encrypts (a list of its hosts and their addresses) and that placement
+// keeps on every host, so one surviving host leads to the others. It is
+// not listed by Store.List.
+var HostListHandle = store.Handle{Type: store.Key, Name: "hostlist"}
+
+type copyRec struct {
+	until  time.Time
+	placed time.Time
+	state  int
+}
+
+type piece struct {
+	obj       *object
+	h         store.Handle // name on hosts
+	idx       int
+	size      int64
+	sha       [32]byte
+	shaKnown  bool
+	root      [32]byte
+	rootKnown bool
+	at        map[string]*copyRec // by host ID
+}
+
+type object struct {
+	h         store.Handle
+	size      int64 // -1: unknown
+	sha       [32]byte
+	shaKnown  bool
+	red       Redundancy // zero: metadata, kept on every host
+	forgotten bool
+	created   time.Time
+	pieces    []*piece // by index; nil entries: not built yet
+}
+
+type hostRec struct {
+	id           string
+	firstSeen    time.Time
+	lastSeen     time.Time
+	auditsOK     int
+	auditsFailed int
+}
+
+// reputation is the audit history as one number in (0, 1]: a new host has
+// 0.5, every passed audit moves it up, every failed one down three times
+// as much.
+func (h *hostRec) reputation() float64 {
+	if h == nil {
+		return 0.5
+	}
+	return float64(h.auditsOK+1) / float64(h.auditsOK+3*h.auditsFailed+2)
+}
+
+func (o *object) meta() bool { return o.red == Redundancy{} }
+
+func (o *object) addPiece(p *piece) {
+	for len(o.pieces) <= p.idx {
+		o.pieces = append(o.pieces, nil)
+	}
+	o.pieces[p.idx] = p
+}
+
+// pieceCount is how many pieces the object is cut into.
+func (o *object) pieceCount() int {
+	if o.red.Coded() {
+		return o.red.Pieces()
+	}
+	return 1
+}
+
+// want is how many copies of each piece the object should have; for
+// metadata, -1 (every host).
+func (o *object) want() int {
+	switch {
+	case o.meta():
+		return -1
+	case o.red.Coded():
+		return 1
+	default:
+		return o.red.Copies
+	}
+}
+
+// pieceHandle returns the host-side handle of piece i.
+func (o *object) pieceHandle(i int) store.Handle {
+	if o.red.Coded() {
+		return store.Handle{Type: o.h.Type, Name: ShardName(o.h.Name, o.red, i)}
+	}
+	return o.h
+}
+
+// holders returns the hosts holding any piece of o in any state.
+func (o *object) holders() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range o.pieces {
+		if p == nil {
+			continue
+		}
+		for id := range p.at {
+			m[id] = true
+		}
+	}
+	return m
+}
+
+// contentID returns the SHA-256 a handle's name promises, if it is one.
+func contentID(h store.Handle) ([32]byte, bool) {
+	var id [32]byte
+	switch h.Type {
+	case store.Key, store.Pack, store.Index, store.Snapshot:
+	default:
+		return id, false
+	}
+	if len(h.Name) != 64 {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], []byte(h.Name)); err != nil || hex.EncodeToString(id[:]) != h.Name {
+		return id, false
+	}
+	return id, true
+}
+
+// placeable reports whether Sync keeps h on hosts (locks stay local).
+func placeable(t store.Type) bool {
+	switch t {
+	case store.Config, store.Key, store.Index, store.Snapshot, store.Pack:
+		return true
+	}
+	return false
+}
+
+func sum256(b []byte) [32]byte { return sha256.Sum256(b) }
