@@ -17,12 +17,34 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/store"
 )
+
+// ErrDamaged is wrapped by the error callers report when a check found
+// problems: the repository is damaged.
+var ErrDamaged = errors.New("the repository is damaged")
+
+// Err returns nil when the check found no errors, else an error wrapping
+// ErrDamaged that names the damaged objects (the first few).
+func (r *Result) Err() error {
+	if r.OK() {
+		return nil
+	}
+	var names []string
+	for i, p := range r.Errors {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(r.Errors)-5))
+			break
+		}
+		names = append(names, p.Kind+" "+short(p.ID))
+	}
+	return fmt.Errorf("check found %d problems (%s): %w", len(r.Errors), strings.Join(names, ", "), ErrDamaged)
+}
 
 // Kinds of objects a problem can name.
 const (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/cairn-backup/cairn/internal/check"
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/repo"
 )
@@ -25,6 +26,7 @@ var ExitCodes = []ExitCode{
 	{repo.ErrCorrupt, 14, "run: cairn check --read-data"},
 	{errNoPassphrase, 15, "set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or --password-file, or run on a terminal"},
 	{repo.ErrNoSnapshot, 16, "list them with: cairn snapshots"},
+	{check.ErrDamaged, 17, "the damaged objects and the snapshots they affect are listed above; the other snapshots are intact"},
 }
 
 // Message is the one-line text of an error for people: the usage marker is

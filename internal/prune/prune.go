@@ -38,7 +38,8 @@ import (
 
 // ErrDamaged is returned when prune refuses to run because the repository
 // is damaged: deleting anything could lose data.
-var ErrDamaged = errors.New("the repository is damaged; prune refuses to delete anything (run: cairn check --read-data)")
+// It wraps repo.ErrCorrupt.
+var ErrDamaged = fmt.Errorf("prune refuses to delete anything: %w", repo.ErrCorrupt)
 
 // Options tune prune.
 type Options struct {
