@@ -172,7 +172,7 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("load index: %w", err)
 	}
-	chain, err := resolve(ctx, r, snap.Tree, opts.Include)
+	chain, err := FindPath(ctx, r, snap.Tree, opts.Include)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +247,10 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 	return &sum, nil
 }
 
-// resolve follows include from the root tree and returns the nodes on the
-// way, the included entry last. An empty include yields no nodes.
-func resolve(ctx context.Context, r *repo.Repository, root crypto.ID, include string) ([]*repo.Node, error) {
+// FindPath follows an absolute path inside a snapshot from its root tree
+// and returns the nodes on the way, the named entry last. "" and "/" yield
+// no nodes; a path that is not there is ErrNotFound.
+func FindPath(ctx context.Context, r *repo.Repository, root crypto.ID, include string) ([]*repo.Node, error) {
 	include = path.Clean("/" + filepath.ToSlash(include))
 	if include == "/" {
 		return nil, nil
