@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
@@ -35,8 +36,10 @@ func violation(format string, args ...any) error {
 
 // readErr classifies an error from reading a frame.
 func readErr(err error) error {
+	var te interface{ Timeout() bool }
 	if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) ||
-		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) {
+		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &te) && te.Timeout()) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %w", errViolation, err)
 	}
 	return fmt.Errorf("%w: %w", errStream, err)
@@ -170,6 +173,7 @@ func (s *Server) serve(ctx context.Context, st network.Stream, proto protocol.ID
 	} else {
 		log.Debug("request refused", "code", code.String(), "err", err)
 	}
+	msg = strings.TrimPrefix(msg, code.String()+": ")
 	if len(msg) > wire.MaxMessageLen {
 		msg = msg[:wire.MaxMessageLen]
 	}

@@ -64,6 +64,12 @@ func (c *clock) Now() time.Time {
 	return c.now
 }
 
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -96,6 +102,12 @@ func (p *policy) QuotaOverride(n peer.ID) (int64, bool) {
 	defer p.mu.Unlock()
 	q, ok := p.quotas[n]
 	return q, ok
+}
+
+func (p *policy) setDefault(t hosting.Trust) {
+	p.mu.Lock()
+	p.def = t
+	p.mu.Unlock()
 }
 
 func (p *policy) set(n peer.ID, t hosting.Trust) {

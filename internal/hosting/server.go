@@ -165,7 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 
 type noPolicy struct{}
 
-func (noPolicy) Trust(peer.ID) Trust                  { return TrustUnknown }
+func (noPolicy) Trust(peer.ID) Trust                 { return TrustUnknown }
 func (noPolicy) QuotaOverride(peer.ID) (int64, bool) { return 0, false }
 
 // reconcile brings files and records back in line after a crash: partial
