@@ -643,3 +643,64 @@ func TestRetentionAfterRun(t *testing.T) {
 		t.Fatalf("run %+v, %v", run, err)
 	}
 }
+
+// BenchmarkIncrementalOverhead measures an incremental run over unchanged
+// files through the runner (catalog records, checkpoints, run bookkeeping)
+// against the same backup.Run without a catalog, and reports the ratio.
+// The corpus has 100,000 files; set CAIRN_BENCH_FILES for another size.
+func BenchmarkIncrementalOverhead(b *testing.B) {
+	nFiles := 100000
+	if s := os.Getenv("CAIRN_BENCH_FILES"); s != "" {
+		nFiles, _ = strconv.Atoi(s)
+	}
+	ctx := context.Background()
+	e := newEnv(b)
+	for i := range nFiles {
+		p := filepath.Join(e.src, fmt.Sprintf("d%03d", i%500), fmt.Sprintf("f%06d", i))
+		if i%500 == 0 || i < 500 {
+			os.MkdirAll(filepath.Dir(p), 0o755)
+		}
+		if err := os.WriteFile(p, []byte(strconv.Itoa(i)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e.addSource(b, &catalog.Source{})
+	rn := e.runner()
+	if _, err := rn.Run(ctx, "docs", Options{}); err != nil { // the full first run
+		b.Fatal(err)
+	}
+	withCatalog := func() time.Duration {
+		t0 := time.Now()
+		run, err := rn.Run(ctx, "docs", Options{})
+		d := time.Since(t0)
+		if err != nil || run.Unchanged != int64(nFiles) {
+			b.Fatalf("incremental run %+v, %v", run, err)
+		}
+		return d
+	}
+	bare := func() time.Duration {
+		t0 := time.Now()
+		sum, err := backup.Run(ctx, e.repo, backup.Options{Paths: []string{e.src}, ExcludeCaches: true})
+		d := time.Since(t0)
+		if err != nil || sum.Unchanged != nFiles {
+			b.Fatalf("bare run %+v, %v", sum, err)
+		}
+		return d
+	}
+	bare() // warm the page cache
+	var with, without time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// Alternate the order so neither side always runs on a warmer cache.
+		if i%2 == 0 {
+			with += withCatalog()
+			without += bare()
+		} else {
+			without += bare()
+			with += withCatalog()
+		}
+	}
+	b.ReportMetric(with.Seconds()/float64(b.N), "s/run-with-catalog")
+	b.ReportMetric(without.Seconds()/float64(b.N), "s/run-without")
+	b.ReportMetric(with.Seconds()/without.Seconds(), "ratio")
+}
