@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/backup"
+	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/repo"
 )
 
@@ -21,7 +22,7 @@ type backupOptions struct {
 	full       bool
 	parent     string
 	noCacheTag bool
-	filesFrom  string
+	redundancy string
 }
 
 func newBackupCmd(g *Globals) *cobra.Command {
@@ -47,6 +48,7 @@ Files that cannot be read are listed and the rest is saved: exit code 3.`,
 	f.BoolVar(&o.full, "full", false, "read every file again instead of trusting unchanged metadata")
 	f.StringVar(&o.parent, "parent", "", "compare against this snapshot instead of the latest of the same paths")
 	f.BoolVar(&o.noCacheTag, "no-exclude-caches", false, "back up folders marked with CACHEDIR.TAG too")
+	f.StringVar(&o.redundancy, "redundancy", "", "on peers: `N` copies on N nodes, or K+M Reed-Solomon shards (default: from the number of friends)")
 	return c
 }
 
@@ -67,7 +69,8 @@ func (r *cliReporter) Checkpoint() {}
 
 type backupJSON struct {
 	backup.Summary
-	Errors []fileError `json:"errors,omitempty"`
+	Errors    []fileError        `json:"errors,omitempty"`
+	Placement *placement.Summary `json:"placement,omitempty"`
 }
 
 type fileError struct {
@@ -98,6 +101,12 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	// The snapshot is safe locally; placing it on peers may fall short
+	// (hosts offline), which the daemon completes later.
+	placed, perr := g.placeOnPeers(ctx, r, o.redundancy)
+	if perr != nil {
+		fmt.Fprintf(g.Stderr, "warning: %v (the daemon retries)\n", perr)
+	}
 	var errs []fileError
 	for _, f := range rep.failed {
 		msg := "failed"
@@ -107,7 +116,7 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 		errs = append(errs, fileError{Path: f.Path, Message: msg})
 	}
 	if g.JSON {
-		if err := g.printJSON(backupJSON{Summary: *sum, Errors: errs}); err != nil {
+		if err := g.printJSON(backupJSON{Summary: *sum, Errors: errs, Placement: placed}); err != nil {
 			return err
 		}
 	} else {
@@ -122,6 +131,9 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 		g.printf("\n  dirs: %d, links: %d\n", sum.Dirs, sum.Links)
 		g.printf("  data: %s processed, %s new, %s stored after compression, in %s\n",
 			humanBytes(sum.Bytes), humanBytes(sum.BytesAdded), humanBytes(sum.StoredAdded), humanDuration(time.Duration(sum.DurationMS)*time.Millisecond))
+		if placed != nil {
+			g.printf("  %s\n", placementText(placed))
+		}
 	}
 	if sum.Failed > 0 {
 		return fmt.Errorf("%d files could not be read: %w", sum.Failed, ErrPartial)

@@ -87,6 +87,7 @@ func runDaemon(ctx context.Context, g *Globals, o daemonOptions) error {
 // scheduler, the web UI): each adds handlers, hooks and services.
 var daemonExtensions = []func(*daemon.Daemon){
 	func(d *daemon.Daemon) { daemon.EnableHosting(d) },
+	daemon.EnablePlacement,
 }
 
 // withNode runs fn against the home's running daemon, or, when none runs,

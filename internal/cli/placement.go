@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/api"
+	"github.com/cairn-backup/cairn/internal/daemon"
+	"github.com/cairn-backup/cairn/internal/home"
+	"github.com/cairn-backup/cairn/internal/p2p"
+	"github.com/cairn-backup/cairn/internal/peerstore"
+	"github.com/cairn-backup/cairn/internal/placement"
+	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store/local"
+)
+
+// friends returns the home's friends from the peer table on disk, without
+// starting a node.
+func friends(h home.Home) []p2p.Peer {
+	t, err := p2p.OpenPeers(p2p.PeersPath(h))
+	if err != nil {
+		return nil
+	}
+	return t.Friends()
+}
+
+// hostList seals the list of the home's hosts for the repository.
+func hostList(r *repo.Repository, fs []p2p.Peer) ([]byte, error) {
+	l := &repo.HostList{Updated: time.Now().UTC()}
+	for _, f := range fs {
+		l.Hosts = append(l.Hosts, repo.HostInfo{NodeID: f.ID.String(), Name: f.Name, Addrs: f.Addrs})
+	}
+	return r.SealHostList(l)
+}
+
+// placeOnPeers places the home's repository on its friends' nodes after a
+// backup: through the running daemon, or a node started for the purpose.
+// It does nothing (nil summary) for a repository outside the home or a
+// home without friends.
+func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundancy string) (*placement.Summary, error) {
+	_, inHome, err := g.repoDir()
+	if err != nil || !inHome {
+		return nil, err
+	}
+	h, err := g.home()
+	if err != nil {
+		return nil, err
+	}
+	fs := friends(h)
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	var red placement.Redundancy
+	if redundancy != "" {
+		if red, err = placement.ParseRedundancy(redundancy); err != nil {
+			return nil, fmt.Errorf("%w: --redundancy: %v", ErrUsage, err)
+		}
+	}
+	hl, err := hostList(r, fs)
+	if err != nil {
+		return nil, err
+	}
+	var sum placement.Summary
+	err = g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
+		if d == nil {
+			return c.Do(ctx, "POST", daemon.PathPlacementSync, daemon.SyncRequest{Redundancy: redundancy, HostList: hl}, &sum)
+		}
+		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		st, err := local.Open(h.RepoDir())
+		if err != nil {
+			return err
+		}
+		sum, err = p.Sync(ctx, st, red, hl)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("place on peers: %w", err)
+	}
+	return &sum, nil
+}
+
+// placementText describes a placement summary for people.
+func placementText(s *placement.Summary) string {
+	txt := fmt.Sprintf("peers: %d packs placed", s.Placed)
+	if s.Degraded > 0 {
+		txt += fmt.Sprintf(", %d degraded (will complete when hosts return)", s.Degraded)
+	}
+	if s.Missing > 0 {
+		txt += fmt.Sprintf(", %d not yet on any host", s.Missing)
+	}
+	txt += fmt.Sprintf("; %s sent", humanBytes(s.BytesSent))
+	return txt
+}

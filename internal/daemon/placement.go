@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cairn-backup/cairn/internal/peerstore"
+	"github.com/cairn-backup/cairn/internal/placement"
+	"github.com/cairn-backup/cairn/internal/store"
+	"github.com/cairn-backup/cairn/internal/store/local"
+)
+
+// maintainEvery is how often the daemon completes placements, renews
+// leases, audits hosts and repairs what it finds.
+const maintainEvery = 10 * time.Minute
+
+// PlacementAPI is how the CLI asks a running daemon to place the local
+// repository on peers now.
+const (
+	PathPlacementSync     = "/v1/placement/sync"
+	PathPlacementMaintain = "/v1/placement/maintain"
+)
+
+// SyncRequest asks for a placement pass.
+type SyncRequest struct {
+	Redundancy string `json:"redundancy,omitempty"`
+	HostList   []byte `json:"host_list,omitempty"`
+}
+
+// EnablePlacement makes the daemon keep the owner's repository placed on
+// peers: a pass after every backup (asked through the API) and a life
+// cycle round (placement, lease renewal, audits, repair) every ten minutes.
+// A node no owner certified yet does nothing until one does.
+func EnablePlacement(d *Daemon) {
+	var (
+		mu    sync.Mutex
+		peers *peerstore.Peers
+	)
+	get := func(ctx context.Context) (*peerstore.Peers, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if peers != nil {
+			return peers, nil
+		}
+		p, err := peerstore.Open(ctx, peerstore.Options{Home: d.Home(), Node: d.Node(), Logger: d.log})
+		if err != nil {
+			return nil, err
+		}
+		peers = p
+		return p, nil
+	}
+	localRepo := func() store.Reader {
+		dir := d.Home().RepoDir()
+		if _, err := os.Stat(filepath.Join(dir, store.ConfigName)); err != nil {
+			return nil
+		}
+		st, err := local.Open(dir)
+		if err != nil {
+			return nil
+		}
+		return st
+	}
+	d.OnStop(func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if peers != nil {
+			return peers.Close()
+		}
+		return nil
+	})
+	d.AddService("placement", func(ctx context.Context) error {
+		t := time.NewTicker(maintainEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+			p, err := get(ctx)
+			if err != nil {
+				d.log.Debug("placement idle", "err", err)
+				continue
+			}
+			if err := p.Maintain(ctx, localRepo()); err != nil && ctx.Err() == nil {
+				d.log.Warn("placement round", "err", err)
+			}
+		}
+	})
+	d.Handle("POST "+PathPlacementSync, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req SyncRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			writeErr(w, http.StatusBadRequest, err)
+			return
+		}
+		var red placement.Redundancy
+		if req.Redundancy != "" {
+			var err error
+			if red, err = placement.ParseRedundancy(req.Redundancy); err != nil {
+				writeErr(w, http.StatusBadRequest, err)
+				return
+			}
+		}
+		p, err := get(r.Context())
+		if err != nil {
+			writeErr(w, http.StatusConflict, err)
+			return
+		}
+		sum, err := p.Sync(r.Context(), localRepo(), red, req.HostList)
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSONResp(w, sum)
+	}))
+	d.Handle("POST "+PathPlacementMaintain, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := get(r.Context())
+		if err != nil {
+			writeErr(w, http.StatusConflict, err)
+			return
+		}
+		err = p.Maintain(r.Context(), localRepo())
+		st, serr := p.Engine().Status(r.Context(), 30*24*time.Hour)
+		if err = errors.Join(err, serr); err != nil {
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSONResp(w, st)
+	}))
+}
+
+func writeJSONResp(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+}

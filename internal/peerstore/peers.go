@@ -1,0 +1,201 @@
+package peerstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/cairn-backup/cairn/internal/crypto"
+	"github.com/cairn-backup/cairn/internal/home"
+	"github.com/cairn-backup/cairn/internal/hostclient"
+	"github.com/cairn-backup/cairn/internal/p2p"
+	"github.com/cairn-backup/cairn/internal/placement"
+	"github.com/cairn-backup/cairn/internal/store"
+)
+
+// Options configure Peers.
+type Options struct {
+	Home home.Home
+	Node *p2p.Node
+	// Signer proves ownership to hosts; nil uses the node's key with the
+	// home's node certificate (so no passphrase is needed).
+	Signer *hostclient.Signer
+	// Redundancy for packs placed from now on (zero: chosen from the
+	// number of hosts).
+	Redundancy placement.Redundancy
+	Logger     *slog.Logger
+}
+
+// Peers is the owner's side of the peer network for one node.
+type Peers struct {
+	node   *p2p.Node
+	client *hostclient.Client
+	engine *placement.Engine
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	hosts map[peer.ID]*host
+}
+
+// PlacementPath is where the placement record lives in a home.
+func PlacementPath(h home.Home) string { return filepath.Join(h.Dir, "placement.db") }
+
+// ErrNoCert is returned when the node has no certificate from its owner
+// and no other signer was given: the owner has not unlocked a repository
+// on this node yet.
+var ErrNoCert = errors.New("this node is not certified by an owner yet (run a backup or cairn init first)")
+
+// NodeSigner returns the signer made of the home's node key and certificate.
+func NodeSigner(h home.Home) (*hostclient.Signer, error) {
+	b, err := os.ReadFile(h.NodeCertPath())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoCert
+		}
+		return nil, fmt.Errorf("read node certificate: %w", err)
+	}
+	cert, err := crypto.ParseNodeCert(b)
+	if err != nil {
+		return nil, err
+	}
+	key, err := p2p.LoadOrCreateKey(h.NodeKeyPath())
+	if err != nil {
+		return nil, err
+	}
+	return hostclient.NodeSigner(key, cert)
+}
+
+// Open prepares the owner's side for a running node.
+func Open(ctx context.Context, o Options) (*Peers, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	sig := o.Signer
+	if sig == nil {
+		var err error
+		if sig, err = NodeSigner(o.Home); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.Home.Ensure(); err != nil {
+		return nil, err
+	}
+	e, err := placement.Open(ctx, placement.Options{Path: PlacementPath(o.Home), Redundancy: o.Redundancy, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Peers{
+		node:   o.Node,
+		client: hostclient.New(o.Node.Host(), sig, hostclient.Options{}),
+		engine: e, log: o.Logger, hosts: map[peer.ID]*host{},
+	}, nil
+}
+
+// Close closes the placement record.
+func (p *Peers) Close() error { return p.engine.Close() }
+
+// Engine returns the placement engine.
+func (p *Peers) Engine() *placement.Engine { return p.engine }
+
+func (p *Peers) hostFor(id peer.ID) *host {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.hosts[id]
+	if !ok {
+		h = &host{c: p.client, id: id}
+		p.hosts[id] = h
+	}
+	return h
+}
+
+// Candidates turns the peer table into placement candidates: friends and
+// community peers, never blocked ones or this node itself. Peers not
+// connected are dialled (in parallel, briefly) first, so Online is fresh.
+func (p *Peers) Candidates(ctx context.Context) []placement.Candidate {
+	states := p.node.PeerStates()
+	var wg sync.WaitGroup
+	for _, ps := range states {
+		if ps.Connected || ps.Trust == p2p.TrustBlocked || ps.ID == p.node.ID() || len(ps.Addrs) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(ps p2p.PeerState) {
+			defer wg.Done()
+			ai := peer.AddrInfo{ID: ps.ID}
+			for _, a := range ps.Addrs {
+				if m, err := ma.NewMultiaddr(a); err == nil {
+					ai.Addrs = append(ai.Addrs, m)
+				}
+			}
+			if err := p.node.Connect(ctx, ai, 5*time.Second); err != nil {
+				p.log.Debug("peer unreachable", "peer", ps.ID, "err", err)
+			}
+		}(ps)
+	}
+	wg.Wait()
+	var out []placement.Candidate
+	for _, ps := range p.node.PeerStates() {
+		if ps.ID == p.node.ID() {
+			continue
+		}
+		switch ps.Trust {
+		case p2p.TrustFriend, p2p.TrustCommunity:
+		default:
+			continue
+		}
+		out = append(out, placement.Candidate{
+			Host: p.hostFor(ps.ID),
+			Info: placement.HostInfo{
+				Trust:     string(ps.Trust),
+				RTT:       time.Duration(ps.RTTMillis * float64(time.Millisecond)),
+				FreeBytes: ps.FreeBytes,
+				Online:    ps.Connected,
+			},
+		})
+	}
+	return out
+}
+
+// Sync places the local repository's objects on the hosts.
+func (p *Peers) Sync(ctx context.Context, src store.Reader, red placement.Redundancy, hostList []byte) (placement.Summary, error) {
+	return p.engine.Sync(ctx, src, p.Candidates(ctx), placement.SyncOptions{Redundancy: red, HostList: hostList})
+}
+
+// Store returns the hosts as a store.Store (reads verify every byte).
+func (p *Peers) Store(red placement.Redundancy) store.Store {
+	var once sync.Once
+	var cands []placement.Candidate
+	return placement.NewStore(p.engine, func() []placement.Candidate {
+		once.Do(func() { cands = p.Candidates(context.Background()) })
+		return cands
+	}, placement.StoreOptions{Redundancy: red})
+}
+
+// Maintain runs one round of the life cycle: complete placements from the
+// local repository (src may be nil), renew leases that end within a
+// month, audit a few pieces, and repair what audits or absences found.
+func (p *Peers) Maintain(ctx context.Context, src store.Reader) error {
+	hosts := p.Candidates(ctx)
+	var errs []error
+	if _, err := p.engine.Sync(ctx, src, hosts, placement.SyncOptions{}); err != nil {
+		errs = append(errs, fmt.Errorf("sync: %w", err))
+	}
+	if _, err := p.engine.RenewLeases(ctx, hosts, 30*24*time.Hour); err != nil {
+		errs = append(errs, fmt.Errorf("renew: %w", err))
+	}
+	if _, err := p.engine.Audit(ctx, hosts, 8); err != nil {
+		errs = append(errs, fmt.Errorf("audit: %w", err))
+	}
+	if _, err := p.engine.Repair(ctx, src, hosts); err != nil {
+		errs = append(errs, fmt.Errorf("repair: %w", err))
+	}
+	return errors.Join(errs...)
+}
