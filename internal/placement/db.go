@@ -67,7 +67,11 @@ var migrations = []string{
 		ok      INTEGER NOT NULL,
 		message TEXT NOT NULL
 	);
-	CREATE INDEX audits_host ON audits(host, at);`,
+	CREATE INDEX audits_host ON audits(host, at);
+	CREATE TABLE kv (
+		key   TEXT PRIMARY KEY,            -- 'hostlist': name of the current host list object
+		value TEXT NOT NULL
+	);`,
 }
 
 type db struct {

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -335,7 +336,8 @@ type SyncOptions struct {
 	// Redundancy for packs not placed before (zero: the engine's).
 	Redundancy Redundancy
 	// HostList, when not nil, is the owner's encrypted host list, kept on
-	// every host under HostListHandle.
+	// every host as HostListHandle(HostList); the host list given before
+	// is then deleted.
 	HostList []byte
 }
 
@@ -372,11 +374,8 @@ func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, 
 		return Summary{}, fmt.Errorf("sync: %w", err)
 	}
 	if src != nil {
-		for _, t := range []store.Type{store.Config, store.Key, store.Index, store.Snapshot, store.Pack} {
+		for _, t := range []store.Type{store.Config, store.Key, store.Index, store.Snapshot, store.Meta, store.Pack} {
 			err := src.List(ctx, t, func(i store.Info) error {
-				if i.Handle == HostListHandle {
-					return nil
-				}
 				r := Redundancy{}
 				if t == store.Pack {
 					r = red
@@ -390,7 +389,7 @@ func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, 
 	}
 	var given map[store.Handle][]byte
 	if so.HostList != nil {
-		given = map[store.Handle][]byte{HostListHandle: so.HostList}
+		given = map[store.Handle][]byte{HostListHandle(so.HostList): so.HostList}
 		if err := e.setHostList(ctx, so.HostList); err != nil {
 			return Summary{}, err
 		}
@@ -430,22 +429,41 @@ func (e *Engine) register(ctx context.Context, h store.Handle, size int64, red R
 	return nil
 }
 
-// setHostList records the current host list; a changed list replaces the
-// old one on every host.
+// setHostList records the current host list and forgets the one before.
 func (e *Engine) setHostList(ctx context.Context, data []byte) error {
+	h := HostListHandle(data)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	sum := sum256(data)
-	o := e.objs[HostListHandle]
-	if o != nil && o.shaKnown && o.sha == sum {
-		return nil
+	var old string
+	err := e.db.sql.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = 'hostlist'`).Scan(&old)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read host list record: %w", err)
 	}
+	if old == h.Name {
+		if o := e.objs[h]; o != nil && !o.forgotten {
+			return nil
+		}
+	}
+	if o := e.objs[store.Handle{Type: store.Meta, Name: old}]; old != "" && old != h.Name && o != nil {
+		o.forgotten = true
+		if err := e.db.saveObject(ctx, o); err != nil {
+			return fmt.Errorf("forget old host list: %w", err)
+		}
+	}
+	o := e.objs[h]
 	if o == nil {
-		o = &object{h: HostListHandle, created: e.now()}
-		e.objs[o.h] = o
+		o = &object{h: h, size: int64(len(data)), created: e.now()}
+		e.objs[h] = o
 	}
-	o.size, o.sha, o.shaKnown, o.forgotten = int64(len(data)), sum, true, false
-	return e.rewriteMetaLocked(ctx, o, data)
+	o.sha, o.shaKnown, o.forgotten = sum256(data), true, false
+	if err := e.db.saveObject(ctx, o); err != nil {
+		return fmt.Errorf("record host list: %w", err)
+	}
+	if _, err := e.db.sql.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES ('hostlist', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, h.Name); err != nil {
+		return fmt.Errorf("record host list: %w", err)
+	}
+	return nil
 }
 
 // rewriteMetaLocked gives a metadata object new content: its one piece is

@@ -16,11 +16,14 @@ const (
 	stateDeleted = 3 // deleted from the host; kept so the host is not chosen for this pack again
 )
 
-// HostListHandle names the owner's host list: an object the caller
-// encrypts (a list of its hosts and their addresses) and that placement
-// keeps on every host, so one surviving host leads to the others. It is
-// not listed by Store.List.
-var HostListHandle = store.Handle{Type: store.Key, Name: "hostlist"}
+// HostListHandle names the owner's host list of the given bytes: an
+// object the caller encrypts (a list of its hosts and their addresses),
+// content-addressed in the meta type, that placement keeps on every host
+// so that one surviving host leads to the others.
+func HostListHandle(data []byte) store.Handle {
+	s := sha256.Sum256(data)
+	return store.Handle{Type: store.Meta, Name: hex.EncodeToString(s[:])}
+}
 
 type copyRec struct {
 	until  time.Time
@@ -125,7 +128,7 @@ func (o *object) holders() map[string]bool {
 func contentID(h store.Handle) ([32]byte, bool) {
 	var id [32]byte
 	switch h.Type {
-	case store.Key, store.Pack, store.Index, store.Snapshot:
+	case store.Key, store.Pack, store.Index, store.Snapshot, store.Meta:
 	default:
 		return id, false
 	}
@@ -141,7 +144,7 @@ func contentID(h store.Handle) ([32]byte, bool) {
 // placeable reports whether Sync keeps h on hosts (locks stay local).
 func placeable(t store.Type) bool {
 	switch t {
-	case store.Config, store.Key, store.Index, store.Snapshot, store.Pack:
+	case store.Config, store.Key, store.Index, store.Snapshot, store.Meta, store.Pack:
 		return true
 	}
 	return false

@@ -160,7 +160,7 @@ func (e *Engine) adoptLocked(en Entry) (*object, int) {
 		}
 		return o, 0
 	default:
-		if _, ok := contentID(h); !ok && h != HostListHandle && h.Type != store.Config {
+		if _, ok := contentID(h); !ok && h.Type != store.Config {
 			return nil, 0
 		}
 		o := get(h, Redundancy{})

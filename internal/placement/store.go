@@ -190,7 +190,7 @@ func (s *Store) Stat(ctx context.Context, h store.Handle) (store.Info, error) {
 	return store.Info{Handle: h, Size: size}, nil
 }
 
-// List lists the objects of type t the record knows (not the host list).
+// List lists the objects of type t the record knows.
 func (s *Store) List(ctx context.Context, t store.Type, fn func(store.Info) error) error {
 	if err := s.ensure(ctx); err != nil {
 		return fmt.Errorf("rebuild placement record: %w", err)
@@ -198,7 +198,7 @@ func (s *Store) List(ctx context.Context, t store.Type, fn func(store.Info) erro
 	s.e.mu.Lock()
 	var objs []*object
 	for h, o := range s.e.objs {
-		if h.Type == t && !o.forgotten && h != HostListHandle {
+		if h.Type == t && !o.forgotten {
 			objs = append(objs, o)
 		}
 	}
