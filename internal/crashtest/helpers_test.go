@@ -95,8 +95,18 @@ type env struct {
 
 func newEnv(t *testing.T, seed uint64) *env {
 	t.Helper()
+	return newEnvAt(t, seed, "")
+}
+
+// newEnvAt is newEnv with the repository in repoDir ("" for a temporary
+// folder).
+func newEnvAt(t *testing.T, seed uint64, repoDir string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, repo: filepath.Join(dir, "repo"), src: filepath.Join(dir, "src"),
+	if repoDir == "" {
+		repoDir = filepath.Join(dir, "repo")
+	}
+	e := &env{t: t, dir: dir, repo: repoDir, src: filepath.Join(dir, "src"),
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), want: map[string]manifest{}}
 	// The repository is made in-process with a cheap KDF, so that the
 	// many processes below do not each spend a quarter second on Argon2.
@@ -112,6 +122,7 @@ func newEnv(t *testing.T, seed uint64) *env {
 	_, stderr, _ := e.run("restore", "--help")
 	out, _, _ := e.run("help", "restore")
 	e.hasRestore = strings.Contains(out, "--target") && !strings.Contains(stderr, "not available")
+	t.Logf("verifying snapshots through cairn restore too: %v", e.hasRestore)
 	return e
 }
 
