@@ -396,17 +396,14 @@ func (c *Client) Audit(ctx context.Context, p peer.ID, h store.Handle, size int6
 			idx = append(idx, i)
 		}
 	}
-	var resp wire.AuditResp
-	if err := c.roundTrip(ctx, p, wire.ProtoAudit, &wire.AuditReq{Object: wire.ObjectOf(h), Leaves: idx}, &resp); err != nil {
+	proofs, err := c.AuditProofs(ctx, p, h, idx)
+	if err != nil {
 		return false, err
 	}
-	if err := refused(wire.ProtoAudit, p, resp.Code, resp.Message); err != nil {
-		return false, fmt.Errorf("audit %s: %w", h, err)
-	}
-	if len(resp.Leaves) != len(idx) {
+	if len(proofs) != len(idx) {
 		return false, nil
 	}
-	for k, l := range resp.Leaves {
+	for k, l := range proofs {
 		if l.Index != idx[k] || wire.VerifyLeaf(root, size, l.Index, l.Data, l.Path) != nil {
 			return false, nil
 		}

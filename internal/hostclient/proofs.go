@@ -10,11 +10,21 @@ import (
 	"github.com/cairn-backup/cairn/internal/wire"
 )
 
+// LeafProof is a host's answer to one audit challenge: the bytes of leaf
+// Index of the object's Merkle tree (see wire.MerkleRoot) and the sibling
+// hashes from the leaf up to the root. Check it with wire.VerifyLeaf.
+type LeafProof struct {
+	Index uint64
+	Data  []byte
+	Path  [][]byte
+}
+
 // AuditProofs asks p for the given leaves of h with their Merkle paths and
 // returns them unchecked, for callers that keep the roots themselves and
 // choose the challenges (the placement engine). At most
-// wire.MaxAuditLeaves leaves.
-func (c *Client) AuditProofs(ctx context.Context, p peer.ID, h store.Handle, leaves []uint64) ([]wire.AuditLeaf, error) {
+// wire.MaxAuditLeaves leaves. A host that does not hold h gives an error
+// wrapping store.ErrNotFound.
+func (c *Client) AuditProofs(ctx context.Context, p peer.ID, h store.Handle, leaves []uint64) ([]LeafProof, error) {
 	if err := h.Valid(); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -28,5 +38,9 @@ func (c *Client) AuditProofs(ctx context.Context, p peer.ID, h store.Handle, lea
 	if err := refused(wire.ProtoAudit, p, resp.Code, resp.Message); err != nil {
 		return nil, fmt.Errorf("audit %s: %w", h, err)
 	}
-	return resp.Leaves, nil
+	out := make([]LeafProof, len(resp.Leaves))
+	for i, l := range resp.Leaves {
+		out[i] = LeafProof{Index: l.Index, Data: l.Data, Path: l.Path}
+	}
+	return out, nil
 }
