@@ -178,3 +178,76 @@ func TestBlockedPeerIsRefused(t *testing.T) {
 		t.Fatal("block not recorded")
 	}
 }
+
+func TestPairGarbageIsCutOff(t *testing.T) {
+	ctx := context.Background()
+	a := startNode(t, testConfig(t, t.TempDir()))
+	b := startNode(t, testConfig(t, t.TempDir()))
+	if _, _, err := a.CreateInvite(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, junk := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff, 1, 2, 3},       // claims 4 GiB
+		{0, 0, 0, 5, 0xff, 0xfe, 0xfd, 0xfc, 0}, // not CBOR
+		{0, 0, 0, 3, 0xa1, 0x01, 0x01},          // a hello without tag or nonce
+	} {
+		if err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		s, err := b.Host().NewStream(ctx, a.ID(), PairProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := s.Write(junk); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.CloseWrite()
+		got, _ := io.ReadAll(io.LimitReader(s, 1<<20))
+		if len(got) > maxMessage+4 {
+			t.Fatalf("inviter answered garbage with %d bytes", len(got))
+		}
+		_ = s.Close()
+	}
+	if a.Peers().Trust(b.ID()) != TrustUnknown {
+		t.Fatal("garbage made a friend")
+	}
+}
+
+func TestPeerTableFile(t *testing.T) {
+	dir := t.TempDir()
+	h := home.Home{Dir: dir}
+	tab, err := OpenPeers(PeersPath(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := NodeID(home.Home{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.Update(id, true, func(p *Peer) { p.Trust = TrustFriend; p.Quota = 5 << 30; p.Name = "mum" }); err != nil {
+		t.Fatal(err)
+	}
+	assertMode(t, PeersPath(h), 0o600)
+	tab2, err := OpenPeers(PeersPath(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab2.Trust(id) != TrustFriend {
+		t.Fatal("trust lost")
+	}
+	if q, ok := tab2.QuotaOverride(id); !ok || q != 5<<30 {
+		t.Fatalf("quota: %d %v", q, ok)
+	}
+	other, _ := NodeID(home.Home{Dir: t.TempDir()})
+	if tab2.Trust(other) != TrustUnknown {
+		t.Fatal("unknown peer trusted")
+	}
+	tab2.SetCommunity(true)
+	if tab2.Trust(other) != TrustCommunity {
+		t.Fatal("community mode not applied to unknown peers")
+	}
+	if _, ok := tab2.QuotaOverride(other); ok {
+		t.Fatal("quota for a non-friend")
+	}
+}
