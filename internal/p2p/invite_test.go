@@ -29,7 +29,7 @@ func TestInviteRoundTrip(t *testing.T) {
 		ma.StringCast("/ip4/192.168.1.7/udp/4521/quic-v1"),
 		ma.StringCast("/ip6/2001:db8::1/tcp/4521"),
 		ma.StringCast("/ip6/2001:db8::1/udp/4522/quic-v1"),
-		ma.StringCast("/dns4/example.com/tcp/1"),          // not packable: left out
+		ma.StringCast("/dns4/example.com/tcp/1"),                  // not packable: left out
 		ma.StringCast("/ip4/10.0.0.1/udp/5/quic-v1/webtransport"), // left out
 	}
 	code, err := EncodeInvite(pub, secret, addrs)
