@@ -22,6 +22,7 @@ const (
 	DefaultBaseTimeout = 30 * time.Second
 	DefaultMinRate     = 128 << 10 // bytes per second
 	DefaultHedgeAfter  = 3 * time.Second
+	DefaultHedgeRate   = 1 << 20 // bytes per second
 	DefaultAuditLeaves = 4
 )
 
@@ -42,9 +43,12 @@ type Options struct {
 	// one host: BaseTimeout + size/MinRate. A slower host is given up.
 	BaseTimeout time.Duration
 	MinRate     float64
-	// HedgeAfter is how long a read waits for a host before it asks the
-	// next one as well (DefaultHedgeAfter).
+	// HedgeAfter and HedgeRate decide when a read that has not finished
+	// asks another host as well: after HedgeAfter + piece size/HedgeRate
+	// without progress (DefaultHedgeAfter, DefaultHedgeRate). A read
+	// starts at most as many extra fetches as it needs pieces.
 	HedgeAfter time.Duration
+	HedgeRate  float64
 	// Workers is how many packs are placed at once (2).
 	Workers int
 	// AuditLeaves is how many leaves one audit challenges (DefaultAuditLeaves, at most 16).
@@ -95,6 +99,9 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.HedgeAfter <= 0 {
 		opts.HedgeAfter = DefaultHedgeAfter
+	}
+	if opts.HedgeRate <= 0 {
+		opts.HedgeRate = DefaultHedgeRate
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2

@@ -320,7 +320,7 @@ func (c *fakeClock) advance(d time.Duration) {
 
 // env is one owner with a local repository, hosts and an engine.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	dir   string
 	clock *fakeClock
@@ -330,7 +330,7 @@ type env struct {
 	rnd   *rand.Rand
 }
 
-func newEnv(t *testing.T, nHosts int, red Redundancy) *env {
+func newEnv(t testing.TB, nHosts int, red Redundancy) *env {
 	t.Helper()
 	v := &env{t: t, ctx: context.Background(), dir: t.TempDir(), clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 		repo: newMemRepo(), rnd: rand.New(rand.NewPCG(1, 2))}

@@ -152,7 +152,15 @@ func (e *Engine) fetchPieces(ctx context.Context, opts []fetchOpt, need int, ver
 	}
 	for len(got)+pending() < need && launch(false) {
 	}
-	hedge := time.NewTimer(e.opts.HedgeAfter)
+	var pieceSize int64
+	e.mu.Lock()
+	for _, op := range opts {
+		pieceSize = max(pieceSize, op.p.size)
+	}
+	e.mu.Unlock()
+	hedgeAfter := e.opts.HedgeAfter + time.Duration(float64(pieceSize)/e.opts.HedgeRate*float64(time.Second))
+	hedges := need
+	hedge := time.NewTimer(hedgeAfter)
 	defer hedge.Stop()
 	for len(got) < need && running > 0 {
 		select {
@@ -173,12 +181,12 @@ func (e *Engine) fetchPieces(ctx context.Context, opts []fetchOpt, need int, ver
 			}
 			for len(got)+pending() < need && launch(false) {
 			}
-			hedge.Reset(e.opts.HedgeAfter)
+			hedge.Reset(hedgeAfter)
 		case <-hedge.C:
-			if !launch(false) {
-				launch(true)
+			if hedges > 0 && (launch(false) || launch(true)) {
+				hedges--
 			}
-			hedge.Reset(e.opts.HedgeAfter)
+			hedge.Reset(hedgeAfter)
 		case <-ctx.Done():
 			return got, ctx.Err()
 		}
