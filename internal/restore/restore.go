@@ -135,6 +135,10 @@ type Summary struct {
 	Duration         time.Duration `json:"duration_ns"`
 }
 
+// finishers is the number of goroutines syncing and renaming files per
+// worker.
+const finishers = 4
+
 // maxErrors bounds the errors kept in a Summary; Failed counts them all.
 const maxErrors = 1000
 
@@ -184,14 +188,18 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 
 	rs := &restorer{
 		r: r, opts: opts, root: os.Geteuid() == 0,
-		links: map[linkKey]*linkState{},
-		jobs:  make(chan job, opts.Workers),
-		sum:   Summary{DryRun: opts.DryRun},
+		links:  map[linkKey]*linkState{},
+		jobs:   make(chan job, opts.Workers),
+		finish: make(chan *fileState, finishers*opts.Workers),
+		sum:    Summary{DryRun: opts.DryRun},
 	}
 	if len(chain) == 0 && snap.Summary != nil {
 		rs.totalBytes = snap.Summary.Bytes
 	}
-	var wg sync.WaitGroup
+	// Workers read and write content; finishers sync and rename files.
+	// Syncs wait on the disk, not the CPU: many at once let the file
+	// system commit them together.
+	var wg, fwg sync.WaitGroup
 	if !opts.DryRun {
 		for i := 0; i < opts.Workers; i++ {
 			wg.Add(1)
@@ -200,6 +208,16 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 				w := &worker{rs: rs}
 				for j := range rs.jobs {
 					w.process(ctx, j)
+				}
+			}()
+		}
+		for i := 0; i < finishers*opts.Workers; i++ {
+			fwg.Add(1)
+			go func() {
+				defer fwg.Done()
+				w := &worker{rs: rs, finisher: true}
+				for f := range rs.finish {
+					rs.finishFile(ctx, f, w)
 				}
 			}()
 		}
@@ -230,6 +248,8 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 	rs.flushBatch()
 	close(rs.jobs)
 	wg.Wait()
+	close(rs.finish)
+	fwg.Wait()
 	top.release(rs)
 	stopProgress()
 
@@ -288,6 +308,7 @@ type restorer struct {
 	totalBytes int64
 
 	jobs       chan job
+	finish     chan *fileState
 	batch      job
 	batchBytes int64
 

@@ -31,10 +31,13 @@ type piece struct {
 type job []piece
 
 type worker struct {
-	rs    *restorer
-	buf   []byte // ciphertext of one run
-	plain []byte // plaintext of one blob
-	vbuf  []byte // for reading back
+	rs *restorer
+	// finisher: this goroutine finishes files itself (syncs, renames)
+	// rather than handing them to the finishers.
+	finisher bool
+	buf      []byte // ciphertext of one run
+	plain    []byte // plaintext of one blob
+	vbuf     []byte // for reading back
 }
 
 // need is one blob a job needs and the places it goes.
@@ -98,7 +101,11 @@ func (w *worker) process(ctx context.Context, j job) {
 		}
 		rs.bytes.Add(b)
 		if pc.f.pending.Add(-1) == 0 {
-			rs.finishFile(ctx, pc.f, w)
+			if w.finisher {
+				rs.finishFile(ctx, pc.f, w)
+			} else {
+				rs.finish <- pc.f
+			}
 		}
 	}
 }
