@@ -46,7 +46,7 @@ type Options struct {
 	// HedgeAfter and HedgeRate decide when a read that has not finished
 	// asks another host as well: after HedgeAfter + piece size/HedgeRate
 	// without progress (DefaultHedgeAfter, DefaultHedgeRate). A read
-	// starts at most as many extra fetches as it needs pieces.
+	// keeps at most twice as many fetches running as it needs pieces.
 	HedgeAfter time.Duration
 	HedgeRate  float64
 	// Workers is how many packs are placed at once (2).
@@ -574,18 +574,31 @@ func (e *Engine) fillAll(ctx context.Context, src store.Reader, given map[store.
 		}
 	}
 	e.mu.Unlock()
-	// Metadata first (small, and what a recovering owner needs first),
-	// then packs in a stable order.
+	// Data before what refers to it: packs, then config and keys, then
+	// indexes, then snapshots, then meta objects; each in a stable order.
+	rank := map[store.Type]int{store.Pack: 0, store.Config: 1, store.Key: 2, store.Index: 3, store.Snapshot: 4, store.Meta: 5, store.Lock: 6}
 	sort.Slice(objs, func(a, b int) bool {
-		ma, mb := objs[a].meta(), objs[b].meta()
-		if ma != mb {
-			return ma
-		}
 		if objs[a].h.Type != objs[b].h.Type {
-			return objs[a].h.Type < objs[b].h.Type
+			return rank[objs[a].h.Type] < rank[objs[b].h.Type]
 		}
 		return objs[a].h.Name < objs[b].h.Name
 	})
+	for len(objs) > 0 {
+		// One type at a time, its objects in parallel.
+		n := 1
+		for n < len(objs) && objs[n].h.Type == objs[0].h.Type {
+			n++
+		}
+		e.fillGroup(ctx, src, given, objs[:n], hosts, st)
+		objs = objs[n:]
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) fillGroup(ctx context.Context, src store.Reader, given map[store.Handle][]byte, objs []*object, hosts []Candidate, st *syncState) {
 	work := make(chan *object)
 	var wg sync.WaitGroup
 	for w := 0; w < e.opts.Workers; w++ {
@@ -611,7 +624,6 @@ func (e *Engine) fillAll(ctx context.Context, src store.Reader, given map[store.
 	}
 	close(work)
 	wg.Wait()
-	return ctx.Err()
 }
 
 // fill places the copies o lacks.

@@ -114,8 +114,9 @@ func distinctPieces(opts []fetchOpt) int {
 
 // fetchPieces gets need distinct, verified pieces, trying opts in order.
 // It keeps need fetches running, replaces a failed one with the next
-// option for a piece not yet had, and after HedgeAfter without progress
-// starts one more (the same piece from another host, or another piece).
+// option for a piece not yet had, and after the hedge delay without
+// progress starts one more (another piece, or the same piece from another
+// host), up to twice need fetches at once.
 func (e *Engine) fetchPieces(ctx context.Context, opts []fetchOpt, need int, verify func(int, []byte) bool) (map[int][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -159,7 +160,6 @@ func (e *Engine) fetchPieces(ctx context.Context, opts []fetchOpt, need int, ver
 	}
 	e.mu.Unlock()
 	hedgeAfter := e.opts.HedgeAfter + time.Duration(float64(pieceSize)/e.opts.HedgeRate*float64(time.Second))
-	hedges := need
 	hedge := time.NewTimer(hedgeAfter)
 	defer hedge.Stop()
 	for len(got) < need && running > 0 {
@@ -183,8 +183,8 @@ func (e *Engine) fetchPieces(ctx context.Context, opts []fetchOpt, need int, ver
 			}
 			hedge.Reset(hedgeAfter)
 		case <-hedge.C:
-			if hedges > 0 && (launch(false) || launch(true)) {
-				hedges--
+			if running < 2*need && !launch(false) {
+				launch(true)
 			}
 			hedge.Reset(hedgeAfter)
 		case <-ctx.Done():
