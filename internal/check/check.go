@@ -147,6 +147,7 @@ type checker struct {
 	badBlob   map[crypto.ID]map[crypto.ID]int // pack → blob → problem key
 	damaged   map[crypto.ID]int               // blob → problem key, when no good copy is left
 	treeMemo  map[crypto.ID][]int
+	snapIDs   []crypto.ID
 	missing   map[crypto.ID]int // blob referenced but not indexed → problem key
 	seenData  map[crypto.ID]struct{}
 }
@@ -173,6 +174,14 @@ func Run(ctx context.Context, r *repo.Repository, o Options) (*Result, error) {
 		badPack: map[crypto.ID]int{}, badBlob: map[crypto.ID]map[crypto.ID]int{}, damaged: map[crypto.ID]int{},
 		treeMemo: map[crypto.ID][]int{}, missing: map[crypto.ID]int{}, seenData: map[crypto.ID]struct{}{},
 	}
+	// Snapshots are listed first: a backup saves its snapshot only after
+	// its index, so every snapshot listed now has its index stored by the
+	// time the indexes are listed, even while backups run.
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	c.snapIDs = ids
 	steps := []func(context.Context) error{c.checkKeys, c.checkIndexes, c.checkPacks, c.readData, c.settleDamage, c.checkSnapshots}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -382,9 +391,8 @@ func (c *checker) readData(ctx context.Context) error {
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				d := done
+				c.progress("read-data", done, total) // under mu: one call at a time
 				c.mu.Unlock()
-				c.progress("read-data", d, total)
 			}
 		}()
 	}
@@ -495,10 +503,7 @@ func (c *checker) settleDamage(ctx context.Context) error {
 }
 
 func (c *checker) checkSnapshots(ctx context.Context) error {
-	ids, err := c.r.SnapshotIDs(ctx)
-	if err != nil {
-		return fmt.Errorf("list snapshots: %w", err)
-	}
+	ids := c.snapIDs
 	sort.Slice(ids, func(a, b int) bool { return bytes.Compare(ids[a][:], ids[b][:]) < 0 })
 	for i, id := range ids {
 		c.progress("snapshots", int64(i), int64(len(ids)))

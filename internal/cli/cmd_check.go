@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/check"
+	"github.com/cairn-backup/cairn/internal/repo"
 )
 
 type checkOptions struct {
@@ -67,10 +68,16 @@ func runCheck(ctx context.Context, g *Globals, o checkOptions) error {
 	defer r.Close()
 	// A shared lock: backups may go on, prune must wait.
 	lock, err := r.LockShared(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, repo.ErrLocked):
 		return err
+	case err != nil:
+		// A full disk or a read-only medium must not stop a check, which
+		// only reads.
+		fmt.Fprintf(g.Stderr, "warning: checking without a lock: %v\n", err)
+	default:
+		defer lock.Unlock(ctx)
 	}
-	defer lock.Unlock(ctx)
 
 	var line *statusLine
 	if !g.Quiet && !g.JSON && g.stderrIsTerminal() {

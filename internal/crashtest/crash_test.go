@@ -245,7 +245,18 @@ func TestConcurrentBackups(t *testing.T) {
 		if err := b.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// A check running alongside must not mistake work in progress
+		// for damage.
+		c := e.command("check", "--read-data")
+		var outC strings.Builder
+		c.Stdout, c.Stderr = &outC, &outC
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
 		ea, eb := a.Wait(), b.Wait()
+		if err := c.Wait(); err != nil {
+			t.Fatalf("round %d: check during backups: %v\n%s", round, err, outC.String())
+		}
 		if ea != nil || eb != nil {
 			t.Fatalf("round %d: backups: %v (%s), %v (%s)", round, ea, errA.String(), eb, errB.String())
 		}
