@@ -69,6 +69,10 @@ type Config struct {
 	NoNATPortMap bool
 	// NoRelay turns circuit relay (client and service) and hole punching off.
 	NoRelay bool
+	// Reachability skips AutoNAT's verdict: "public" for a node known to
+	// be reachable from the internet (a server: it then relays for its
+	// friends), "private" for one known not to be; "" lets AutoNAT decide.
+	Reachability string
 	// Name is what the node calls itself to peers; default the host name.
 	Name string
 	// Logger receives the node's logs; default slog.Default().
@@ -241,6 +245,15 @@ func (n *Node) newHost(ctx context.Context, key crypto.PrivKey, listen []string)
 	}
 	if !n.cfg.NoNATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
+	}
+	switch n.cfg.Reachability {
+	case "":
+	case "public":
+		opts = append(opts, libp2p.ForceReachabilityPublic())
+	case "private":
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	default:
+		return nil, fmt.Errorf("start node: reachability %q: want public, private or empty", n.cfg.Reachability)
 	}
 	if n.cfg.NoRelay {
 		opts = append(opts, libp2p.DisableRelay())
