@@ -178,3 +178,53 @@ func TestBackupDiskFullCLI(t *testing.T) {
 	e.check("after prune")
 	e.verify("after prune")
 }
+
+// TestCheckCLINamesDamage flips a byte in a pack and truncates another
+// and expects cairn check to exit 17 naming both packs and the snapshot.
+func TestCheckCLINamesDamage(t *testing.T) {
+	e := newEnv(t, testSeed(t))
+	e.generate()
+	snap := e.backup()
+	var packs []string
+	filepath.WalkDir(filepath.Join(e.repo, "data"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) < 2 {
+		t.Fatalf("%d packs", len(packs))
+	}
+	flip := func(p string, fn func([]byte) []byte) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, 0o600)
+		if err := os.WriteFile(p, fn(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip(packs[0], func(b []byte) []byte { b[len(b)/3] ^= 1; return b })
+	flip(packs[1], func(b []byte) []byte { return b[:len(b)-1] })
+	out, stderr, code := e.run("check", "--read-data")
+	if code != 17 {
+		t.Fatalf("exit %d, want 17\n%s%s", code, out, stderr)
+	}
+	for _, p := range packs[:2] {
+		if !strings.Contains(stderr, filepath.Base(p)) {
+			t.Errorf("output does not name pack %s:\n%s", filepath.Base(p), stderr)
+		}
+	}
+	if !strings.Contains(stderr, snap[:8]) {
+		t.Errorf("output does not name the affected snapshot %s:\n%s", snap[:8], stderr)
+	}
+	last := strings.Split(strings.TrimSpace(stderr), "\n")
+	if !strings.Contains(strings.Join(last, "\n"), "cairn: error: check found") {
+		t.Errorf("no summary error line:\n%s", stderr)
+	}
+	// Prune refuses to touch a damaged repository.
+	if _, stderr, code := e.run("prune"); code == 0 {
+		t.Fatalf("prune ran on a damaged repository: %s", stderr)
+	}
+}
