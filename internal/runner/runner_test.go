@@ -519,3 +519,54 @@ func BenchmarkIncrementalOverhead(b *testing.B) {
 	b.ReportMetric(without.Seconds()/float64(b.N), "s/run-without")
 	b.ReportMetric(with.Seconds()/without.Seconds(), "ratio")
 }
+
+func TestCancelledRunIsInterruptedThenResumed(t *testing.T) {
+	e := newEnv(t)
+	for i := range 40 {
+		writeFile(t, filepath.Join(e.src, fmt.Sprintf("f%03d", i)), randBytes(512<<10))
+	}
+	statusFile := filepath.Join(e.dir, "status")
+	e.addSource(t, &catalog.Source{Schedule: "daily 02:30", PostHook: `echo "$CAIRN_RUN_STATUS" > ` + statusFile})
+	ctx, cancel := context.WithCancel(context.Background())
+	rn := e.runner()
+	rn.CheckpointInterval = 20 * time.Millisecond
+	rn.afterCheckpoint = func(committed int) {
+		if committed > 0 {
+			cancel() // like Ctrl-C in the middle of the run
+		}
+	}
+	run, err := rn.Run(ctx, "docs", Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run returned %v", err)
+	}
+	if run.Status != catalog.StatusInterrupted || run.SnapshotID != "" {
+		t.Fatalf("cancelled run %+v", run)
+	}
+	if b, _ := os.ReadFile(statusFile); strings.TrimSpace(string(b)) != "interrupted" {
+		t.Fatalf("post hook saw status %q", b)
+	}
+	if n := len(files(t, e.cat, run.ID)); n == 0 {
+		t.Fatal("nothing recorded before the cancel")
+	}
+	// The scheduler is told to resume it at once.
+	entries, err := rn.Entries(context.Background())
+	if err != nil || len(entries) != 1 || !entries[0].Resume {
+		t.Fatalf("entries %+v, %v", entries, err)
+	}
+	// A new process resumes it (the repository keeps a cancelled upload's
+	// error for its lifetime, so it is reopened as after Ctrl-C).
+	e.repo.Close()
+	e.cat.Close()
+	e.open(t)
+	rn = e.runner()
+	again, err := rn.Run(context.Background(), "docs", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ResumedFrom != run.ID || again.Kind != catalog.KindFull || again.Status != catalog.StatusOK || again.Files != 40 {
+		t.Fatalf("resumed run %+v", again)
+	}
+	if entries, _ := rn.Entries(context.Background()); entries[0].Resume {
+		t.Fatal("still marked for resume after the resumed run")
+	}
+}

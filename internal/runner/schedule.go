@@ -12,7 +12,8 @@ import (
 
 // Entries lists the catalog's sources for the scheduler: each with its
 // parsed schedule and the start of its latest run (or its creation, if it
-// never ran). A source whose schedule no longer parses is logged and left
+// never ran); a scheduled source whose latest run was interrupted is marked
+// to be resumed at once. A source whose schedule no longer parses is logged and left
 // out rather than stopping the others.
 func (r *Runner) Entries(ctx context.Context) ([]schedule.Entry, error) {
 	sources, err := r.Catalog.Sources(ctx)
@@ -36,6 +37,7 @@ func (r *Runner) Entries(ctx context.Context) ([]schedule.Entry, error) {
 		}
 		if last != nil {
 			e.Last = last.Started
+			e.Resume = last.Status == catalog.StatusInterrupted
 		}
 		out = append(out, e)
 	}

@@ -15,6 +15,10 @@ type Entry struct {
 	// Last is when the source's latest run started, or, if it never ran,
 	// when it was created: the next slot after it is the one due.
 	Last time.Time
+	// Resume asks for a run now, whatever the schedule says: the latest
+	// run was interrupted and should be finished. It is ignored once this
+	// scheduler has started the source after Last.
+	Resume bool
 }
 
 // Config configures a Scheduler.
@@ -121,10 +125,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				continue
 			}
 			last := e.Last
-			if t, ok := started[e.Name]; ok && t.After(last) {
+			t, ok := started[e.Name]
+			if ok && t.After(last) {
 				last = t
 			}
 			due, slot := Due(e.Schedule, last, now, s.cfg.Location)
+			if e.Resume && !(ok && t.After(e.Last)) {
+				due, slot = true, now
+			}
 			if !due {
 				if !slot.IsZero() && slot.Before(wakeAt) {
 					wakeAt = slot

@@ -211,3 +211,25 @@ func TestSchedulerParallelLimitAndWake(t *testing.T) {
 		t.Fatalf("runs a=%d b=%d", runs.count("a"), runs.count("b"))
 	}
 }
+
+func TestSchedulerResumesInterruptedRunAtOnce(t *testing.T) {
+	daily, _ := Parse("daily 02:30")
+	now := utc("2026-01-09T10:00:00Z")
+	clk := NewManualClock(now)
+	runs := newFakeRuns(false)
+	// The last run started after today's slot but was interrupted.
+	last := utc("2026-01-09T09:00:00Z")
+	startScheduler(t, Config{
+		Clock: clk, Location: time.UTC, Poll: longPoll, Run: runs.run,
+		Sources: func(context.Context) ([]Entry, error) {
+			return []Entry{{Name: "docs", Schedule: daily, Last: last, Resume: true}}, nil
+		},
+	})
+	waitStart(t, runs)
+	// Resumed once, then back to the schedule although Resume stays set
+	// (a source list that lags behind).
+	waitTimer(t, clk, utc("2026-01-10T02:30:00Z"))
+	if n := runs.count("docs"); n != 1 {
+		t.Fatalf("%d runs, want 1", n)
+	}
+}
