@@ -451,3 +451,23 @@ func TestPutObjectTooFewHosts(t *testing.T) {
 		t.Fatalf("3+2 on 2 hosts: %v", err)
 	}
 }
+
+func TestSlowHostSkippedAtPut(t *testing.T) {
+	v := newEnv(t, 4, Erasure(2, 1))
+	v.baseTimeout = 100 * time.Millisecond
+	v.e = v.open("slow.db", Erasure(2, 1))
+	packs := v.populate(2, 5000)
+	v.hosts[0].set(func(f *fakeHost) { f.slow = true }) // the best-ranked host hangs
+	sum := v.sync(SyncOptions{})
+	if sum.Placed != 2 || sum.Failures == 0 {
+		t.Fatalf("sync with a hanging host: %+v", sum)
+	}
+	for _, p := range packs {
+		if len(v.holders(p)["host00"]) != 0 {
+			t.Fatal("a piece recorded on the hanging host")
+		}
+	}
+	if sum.MetaIncomplete != 4 {
+		t.Fatalf("metadata should be missing on the hanging host only: %+v", sum)
+	}
+}

@@ -328,12 +328,14 @@ type env struct {
 	hosts []*fakeHost
 	e     *Engine
 	rnd   *rand.Rand
+	// baseTimeout bounds each transfer (2 s unless a test wants less).
+	baseTimeout time.Duration
 }
 
 func newEnv(t testing.TB, nHosts int, red Redundancy) *env {
 	t.Helper()
 	v := &env{t: t, ctx: context.Background(), dir: t.TempDir(), clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
-		repo: newMemRepo(), rnd: rand.New(rand.NewPCG(1, 2))}
+		repo: newMemRepo(), rnd: rand.New(rand.NewPCG(1, 2)), baseTimeout: 2 * time.Second}
 	for i := 0; i < nHosts; i++ {
 		v.hosts = append(v.hosts, newFakeHost(fmt.Sprintf("host%02d", i)))
 	}
@@ -346,7 +348,7 @@ func (v *env) open(name string, red Redundancy) *Engine {
 	e, err := Open(v.ctx, Options{
 		Path: filepath.Join(v.dir, name), Redundancy: red, Now: v.clock.Now,
 		Rand: rand.New(rand.NewPCG(3, 4)), HedgeAfter: 20 * time.Millisecond,
-		BaseTimeout: 2 * time.Second, MinRate: 1 << 40, Logger: discardLogger(),
+		BaseTimeout: v.baseTimeout, MinRate: 1 << 40, Logger: discardLogger(),
 	})
 	if err != nil {
 		v.t.Fatal(err)

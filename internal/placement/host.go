@@ -39,9 +39,6 @@ type HostReader interface {
 	// Get streams length bytes of the object from offset (all of the rest
 	// when length is 0). A missing object wraps store.ErrNotFound.
 	Get(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error)
-	// Has returns the entries of the objects among hs that the host holds;
-	// missing ones are left out. Callers pass at most 1000 handles.
-	Has(ctx context.Context, hs []store.Handle) ([]Entry, error)
 	// List calls fn for every object of type t the host holds for the
 	// owner (every type when t is ""), following pages as needed.
 	List(ctx context.Context, t store.Type, fn func(Entry) error) error

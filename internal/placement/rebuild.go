@@ -91,9 +91,13 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 				o.addPiece(p)
 				e.pieces[p.h] = p
 			} else if p.shaKnown && p.sha != en.SHA256 && len(p.at) > 0 && !p.rootKnown {
-				// Hosts disagree and nothing says who is right: verify
-				// by content when reading (shards carry their own hashes).
+				// Hosts disagree and nothing says who is right: shards
+				// are judged by their own hash lists and the pack ID; a
+				// config by the repository, which authenticates it.
 				p.shaKnown = false
+				if _, ok := contentID(o.h); !ok {
+					o.shaKnown = false
+				}
 			}
 			if _, ok := p.at[l.id]; ok {
 				continue
