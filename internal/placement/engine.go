@@ -73,6 +73,10 @@ type Engine struct {
 	pieces map[store.Handle]*piece // by host-side handle
 	hosts  map[string]*hostRec
 	rnd    *rand.Rand
+	// busy holds the objects being placed: one placement of an object at
+	// a time, so that concurrent calls never put two pieces of one pack
+	// on one host.
+	busy map[store.Handle]chan struct{}
 }
 
 // Open opens (creating if needed) the placement database and loads it.
@@ -127,7 +131,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		d.sql.Close()
 		return nil, fmt.Errorf("load placement database %s: %w", opts.Path, err)
 	}
-	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand, pieces: map[store.Handle]*piece{}}
+	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand, pieces: map[store.Handle]*piece{},
+		busy: map[store.Handle]chan struct{}{}}
 	for _, o := range objs {
 		for _, p := range o.pieces {
 			if p != nil {
@@ -626,8 +631,39 @@ func (e *Engine) fillGroup(ctx context.Context, src store.Reader, given map[stor
 	wg.Wait()
 }
 
+// claim waits until no other call places o, then marks it busy; the
+// returned function releases it.
+func (e *Engine) claim(ctx context.Context, h store.Handle) (func(), error) {
+	for {
+		e.mu.Lock()
+		ch := e.busy[h]
+		if ch == nil {
+			ch = make(chan struct{})
+			e.busy[h] = ch
+			e.mu.Unlock()
+			return func() {
+				e.mu.Lock()
+				delete(e.busy, h)
+				e.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // fill places the copies o lacks.
 func (e *Engine) fill(ctx context.Context, src store.Reader, given []byte, o *object, hosts []Candidate, st *syncState) error {
+	release, err := e.claim(ctx, o.h)
+	if err != nil {
+		return err
+	}
+	defer release()
 	e.mu.Lock()
 	online := onlineSet(hosts)
 	tasks, targets := e.planLocked(o, e.rankLocked(hosts), online)

@@ -3,6 +3,7 @@ package placement
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -469,5 +470,42 @@ func TestSlowHostSkippedAtPut(t *testing.T) {
 	}
 	if sum.MetaIncomplete != 4 {
 		t.Fatalf("metadata should be missing on the hanging host only: %+v", sum)
+	}
+}
+
+func TestConcurrentSyncsNeverDoubleUp(t *testing.T) {
+	v := newEnv(t, 6, Erasure(3, 2))
+	packs := v.populate(6, 8000)
+	s := NewStore(v.e, v.cands, StoreOptions{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := v.e.Sync(v.ctx, v.repo, v.cands(), SyncOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for _, p := range packs {
+				b := v.repo.objs[p]
+				if err := s.Put(v.ctx, p, bytes.NewReader(b), int64(len(b))); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range packs {
+		hs := v.holders(p)
+		if len(hs) != 5 {
+			t.Fatalf("pack on %d hosts", len(hs))
+		}
+		for id, objs := range hs {
+			if len(objs) != 1 {
+				t.Fatalf("%s holds %v", id, objs)
+			}
+		}
 	}
 }

@@ -141,13 +141,4 @@ func contentID(h store.Handle) ([32]byte, bool) {
 	return id, true
 }
 
-// placeable reports whether Sync keeps h on hosts (locks stay local).
-func placeable(t store.Type) bool {
-	switch t {
-	case store.Config, store.Key, store.Index, store.Snapshot, store.Meta, store.Pack:
-		return true
-	}
-	return false
-}
-
 func sum256(b []byte) [32]byte { return sha256.Sum256(b) }
