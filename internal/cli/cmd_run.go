@@ -53,7 +53,6 @@ func runRun(ctx context.Context, g *Globals, name string, full bool) error {
 	rn := &runner.Runner{
 		Catalog: cat, Repo: r,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Forget: forgetFunc,
 	}
 	if !g.Quiet && !g.JSON {
 		rn.HookOutput = g.Stderr
@@ -121,7 +120,3 @@ func printRunSummary(g *Globals, run *catalog.Run) {
 		g.printf("  note: %s\n", run.Error)
 	}
 }
-
-// forgetFunc applies a source's retention after a run; nil until the
-// retention package is wired in (the run then notes it was not applied).
-var forgetFunc runner.ForgetFunc

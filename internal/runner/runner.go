@@ -24,11 +24,22 @@ import (
 	"github.com/cairn-backup/cairn/internal/backup"
 	"github.com/cairn-backup/cairn/internal/catalog"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/retention"
 )
 
 // ErrPartial is returned (wrapped) by Run when the run saved a snapshot but
 // some files could not be read.
 var ErrPartial = errors.New("some files could not be read")
+
+// Forget applies a source's retention policy with retention.Forget: it
+// removes the snapshots of host and paths the policy does not keep (the
+// data stays until prune).
+func Forget(ctx context.Context, r *repo.Repository, p catalog.Retention, host string, paths []string) ([]string, error) {
+	return retention.Forget(ctx, r, retention.Policy{
+		Last: p.Last, Hourly: p.Hourly, Daily: p.Daily, Weekly: p.Weekly, Monthly: p.Monthly, Yearly: p.Yearly,
+		Within: p.Within,
+	}, host, paths)
+}
 
 // ForgetFunc applies a retention policy to the snapshots of one host and
 // set of paths and returns the IDs of the snapshots it removed.
@@ -41,9 +52,7 @@ type Runner struct {
 	Repo    *repo.Repository
 	// Host is the host name recorded in snapshots; the machine's if "".
 	Host string
-	// Forget applies retention after a run; with nil, a source with a
-	// retention policy gets a note on its run that it was not applied (not
-	// an error).
+	// Forget applies retention after a run; retention.Forget if nil.
 	Forget ForgetFunc
 	// HookOutput receives the output of hooks; it is discarded if nil.
 	// (The last lines of a failing hook's output go into the run's error.)
@@ -156,16 +165,22 @@ func (r *Runner) Run(ctx context.Context, source string, opts Options) (*catalog
 	}
 
 	var extra []error // post hook and retention: they do not change the status
-	var notes []string
 	if src.PostHook != "" {
 		if err := r.hook(bg, "post", src.PostHook, append(env, "CAIRN_HOOK=post", "CAIRN_RUN_STATUS="+string(fin.Status))); err != nil {
 			extra = append(extra, fmt.Errorf("post hook: %w", err))
 		}
 	}
 	if sum != nil && !src.Retention.IsZero() {
-		if r.Forget == nil {
-			notes = append(notes, "retention not applied: not available in this build")
-		} else if removed, err := r.Forget(bg, r.Repo, src.Retention, host, src.Paths); err != nil {
+		forget := r.Forget
+		if forget == nil {
+			forget = Forget
+		}
+		// The snapshot's own paths: the engine drops paths inside others.
+		paths := src.Paths
+		if snap, err := r.Repo.FindSnapshot(bg, sum.SnapshotID); err == nil {
+			paths = snap.Paths
+		}
+		if removed, err := forget(bg, r.Repo, src.Retention, host, paths); err != nil {
 			extra = append(extra, fmt.Errorf("retention: %w", err))
 		} else if len(removed) > 0 {
 			log.Info("retention removed snapshots", "source", source, "run", run.ID, "removed", len(removed))
@@ -173,13 +188,10 @@ func (r *Runner) Run(ctx context.Context, source string, opts Options) (*catalog
 	}
 	extraErr := errors.Join(extra...)
 	if extraErr != nil {
-		notes = append(notes, strings.ReplaceAll(extraErr.Error(), "\n", "; "))
-	}
-	for _, n := range notes {
 		if fin.Error != "" {
 			fin.Error += "; "
 		}
-		fin.Error += n
+		fin.Error += strings.ReplaceAll(extraErr.Error(), "\n", "; ")
 	}
 	if err := r.Catalog.FinishRun(bg, run.ID, fin); err != nil {
 		return run, errors.Join(runErr, err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -568,5 +569,32 @@ func TestCancelledRunIsInterruptedThenResumed(t *testing.T) {
 	}
 	if entries, _ := rn.Entries(context.Background()); entries[0].Resume {
 		t.Fatal("still marked for resume after the resumed run")
+	}
+}
+
+func TestRetentionKeepLastWithRealForget(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.addSource(t, &catalog.Source{Retention: catalog.Retention{Last: 2}})
+	rn := e.runner()
+	var ids []string
+	for i := range 4 {
+		writeFile(t, filepath.Join(e.src, "a"), []byte(strconv.Itoa(i)))
+		run, err := rn.Run(ctx, "docs", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.SnapshotID)
+	}
+	snaps, _, err := e.repo.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, s := range snaps {
+		left = append(left, s.ID.String())
+	}
+	if len(left) != 2 || !slices.Contains(left, ids[2]) || !slices.Contains(left, ids[3]) {
+		t.Fatalf("snapshots left %v; want the last two of %v", left, ids)
 	}
 }
