@@ -148,6 +148,15 @@ func (e *Engine) Close() error { return e.db.sql.Close() }
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
 
+// leaseFor returns the lease to ask of host c: the engine's, or shorter
+// if the host grants less.
+func (e *Engine) leaseFor(c Candidate) time.Duration {
+	if c.Info.MaxLease > 0 && c.Info.MaxLease < e.opts.Lease {
+		return c.Info.MaxLease
+	}
+	return e.opts.Lease
+}
+
 func (e *Engine) timeout(size int64) time.Duration {
 	return e.opts.BaseTimeout + time.Duration(float64(size)/e.opts.MinRate*float64(time.Second))
 }
@@ -203,11 +212,13 @@ func onlineSet(hosts []Candidate) map[string]bool {
 	return m
 }
 
-// healthyLocked counts the copies of p that count: state ok on a host not gone.
+// healthyLocked counts the copies of p that count: state ok, lease not
+// ended, on a host not gone.
 func (e *Engine) healthyLocked(p *piece, online map[string]bool) int {
 	n := 0
+	now := e.now()
 	for id, c := range p.at {
-		if c.state == stateOK && !e.goneLocked(id, online) {
+		if c.state == stateOK && c.until.After(now) && !e.goneLocked(id, online) {
 			n++
 		}
 	}
@@ -840,7 +851,7 @@ func (e *Engine) put(ctx context.Context, c Candidate, o *object, idx int, b []b
 	e.mu.Lock()
 	p := o.pieces[idx]
 	sum := p.sha
-	until := e.now().Add(e.opts.Lease)
+	until := e.now().Add(e.leaseFor(c))
 	e.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, e.timeout(int64(len(b))))
 	defer cancel()

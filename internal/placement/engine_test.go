@@ -509,3 +509,20 @@ func TestConcurrentSyncsNeverDoubleUp(t *testing.T) {
 		}
 	}
 }
+
+func TestEndedLeasesDoNotCount(t *testing.T) {
+	v := newEnv(t, 2, Replicas(2))
+	v.populate(2, 3000)
+	v.sync(SyncOptions{})
+	v.clock.advance(DefaultLease + time.Hour)
+	if st, _ := v.e.Status(v.ctx, 0); st.Packs.Missing != 2 || len(st.Expiring) == 0 {
+		t.Fatalf("after the lease ended: %+v, %d expiring", st.Packs, len(st.Expiring))
+	}
+	// These hosts had not collected them yet: a renewal brings them back.
+	if rep, err := v.e.RenewLeases(v.ctx, v.cands(), 0); err != nil || rep.Lost != 0 || rep.Renewed == 0 {
+		t.Fatalf("renew: %+v %v", rep, err)
+	}
+	if st, _ := v.e.Status(v.ctx, 0); st.Packs.Placed != 2 {
+		t.Fatalf("after renewal: %+v", st.Packs)
+	}
+}

@@ -30,16 +30,21 @@ func (e *Engine) fetchObject(ctx context.Context, o *object, hosts []Candidate) 
 	var opts []fetchOpt
 	// Rank by host speed, then piece index (data shards before parity
 	// shards, which decode without arithmetic).
-	for _, c := range fast {
-		if !c.Info.Online || c.Info.Trust == TrustBlocked {
-			continue
-		}
-		for _, p := range o.pieces {
-			if p == nil {
+	// Copies in good standing first; copies that failed an audit or
+	// belong to a host given up may still be whole (every byte is
+	// verified anyway), so they come last rather than never.
+	for _, good := range []bool{true, false} {
+		for _, c := range fast {
+			if !c.Info.Online || c.Info.Trust == TrustBlocked {
 				continue
 			}
-			if r := p.at[c.ID()]; r != nil && r.state != stateDropped {
-				opts = append(opts, fetchOpt{idx: p.idx, p: p, host: c})
+			for _, p := range o.pieces {
+				if p == nil {
+					continue
+				}
+				if r := p.at[c.ID()]; r != nil && r.state != stateDeleted && (r.state == stateOK) == good {
+					opts = append(opts, fetchOpt{idx: p.idx, p: p, host: c})
+				}
 			}
 		}
 	}

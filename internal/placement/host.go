@@ -81,6 +81,7 @@ type HostInfo struct {
 	BandwidthBps float64       // bytes per second; 0: unknown
 	FreeBytes    int64         // what the host would still accept; 0: unknown
 	Online       bool          // reachable now
+	MaxLease     time.Duration // longest lease the host grants (from its offer); 0: unknown
 }
 
 // Candidate is a host with what is known about it.

@@ -209,7 +209,8 @@ type RenewReport struct {
 	Failed  int // copies on hosts that did not answer
 }
 
-// RenewLeases extends, to now + the lease, every lease on an online host
+// RenewLeases extends, to now + the lease (or the host's MaxLease if
+// shorter), every lease on an online host
 // that ends within the given window. A host that no longer holds a copy has
 // it marked bad (Repair replaces it) and the loss counts against it like a
 // failed audit.
@@ -222,7 +223,6 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 	}
 	online := onlineSet(hosts)
 	limit := e.now().Add(within)
-	until := e.now().Add(e.opts.Lease)
 	per := map[string][]*piece{}
 	for _, o := range e.objs {
 		if o.forgotten {
@@ -248,6 +248,9 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 		if len(ps) == 0 {
 			continue
 		}
+		e.mu.Lock()
+		until := e.now().Add(e.leaseFor(c))
+		e.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
