@@ -119,8 +119,15 @@ func (s *Server) handler(proto protocol.ID) network.StreamHandler {
 			return
 		}
 		defer release()
-		ctx, cancel := context.WithCancel(context.Background())
+		if !s.enter() {
+			st.Reset()
+			return
+		}
+		defer s.inflight.Done()
+		ctx, cancel := context.WithCancel(s.base)
 		defer cancel()
+		stopReset := context.AfterFunc(ctx, func() { st.Reset() })
+		defer stopReset()
 		err := s.serve(ctx, st, proto, remote, fn, log)
 		switch {
 		case err == nil:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -553,5 +554,33 @@ func TestOwnershipProof(t *testing.T) {
 	})
 	if got, err := alice.get(th, h, 0, 0); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("alice's object after the attempts: %v", err)
+	}
+}
+
+func TestCloseDuringUpload(t *testing.T) {
+	th := startHost(t, "tcp")
+	o := newOwner(t, "tcp", th)
+	data := randBytes(4 << 20)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		obj := hostclient.Object{Handle: pack(data), Size: int64(len(data)), Until: th.until()}
+		_, err := o.client.Put(context.Background(), th.h.ID(), obj, pr)
+		done <- err
+	}()
+	pw.Write(data[:1<<20])
+	waitFor(t, "the upload to start", func() bool { return len(files(t, th.dir, "tmp")) == 1 })
+	if err := th.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f := files(t, th.dir, "tmp"); len(f) != 0 {
+		t.Fatalf("partial upload left after close: %v", f)
+	}
+	pw.CloseWithError(errors.New("test over"))
+	if err := <-done; err == nil {
+		t.Fatal("put succeeded on a closed server")
+	}
+	if f := files(t, th.dir, "objects"); len(f) != 0 {
+		t.Fatalf("objects after close: %v", f)
 	}
 }

@@ -17,6 +17,7 @@ package hosting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -112,6 +113,14 @@ type Server struct {
 
 	hostMu sync.Mutex
 	host   host.Host
+
+	// Shutdown: Close cancels base, which resets streams in flight, and
+	// waits for their handlers before closing the database.
+	base     context.Context
+	stop     context.CancelFunc
+	inflight sync.WaitGroup
+	closeMu  sync.Mutex
+	closed   bool
 }
 
 // Open opens (creating if needed) the hosted folder, removes leftovers of
@@ -142,6 +151,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		seed:     maphash.MakeSeed(),
 	}
 	s.limits = newLimiter(s.lim)
+	s.base, s.stop = context.WithCancel(context.Background())
 	if s.free == nil {
 		s.free = func() (int64, error) { return diskFree(cfg.Dir) }
 	}
@@ -218,8 +228,9 @@ func (s *Server) Register(h host.Host) {
 	}
 }
 
-// Close removes the handlers and closes the database. Streams in progress
-// fail; no committed object is affected.
+// Close removes the handlers, resets the streams in progress (their
+// partial uploads are removed), waits for them and closes the database.
+// No committed object is affected.
 func (s *Server) Close() error {
 	s.hostMu.Lock()
 	if s.host != nil {
@@ -229,6 +240,15 @@ func (s *Server) Close() error {
 		s.host = nil
 	}
 	s.hostMu.Unlock()
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	s.stop()
+	s.inflight.Wait()
 	if err := s.db.close(); err != nil {
 		return fmt.Errorf("close hosting database: %w", err)
 	}
@@ -278,6 +298,19 @@ func (s *Server) Usage(ctx context.Context) (Usage, error) {
 	return u, nil
 }
 
+var errClosed = errors.New("hosting server closed")
+
+// enter counts a handler or GC in; false once the server is closing.
+func (s *Server) enter() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
 // lockObject serialises commits and deletes of one object.
 func (s *Server) lockObject(owner string, h store.Handle) func() {
 	var mh maphash.Hash
@@ -299,6 +332,10 @@ type GCStats struct {
 // GC removes every object whose lease ended before now.
 func (s *Server) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
+	if !s.enter() {
+		return st, errClosed
+	}
+	defer s.inflight.Done()
 	now := s.now()
 	for {
 		rows, err := s.db.expired(ctx, now, 500)
