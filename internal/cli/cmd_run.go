@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/backup"
 	"github.com/cairn-backup/cairn/internal/catalog"
+	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/runner"
 )
 
@@ -39,7 +40,8 @@ func runRun(ctx context.Context, g *Globals, name string, full bool) error {
 		return err
 	}
 	defer cat.Close()
-	if _, err := cat.Source(ctx, name); err != nil {
+	src, err := cat.Source(ctx, name)
+	if err != nil {
 		if errors.Is(err, catalog.ErrNotFound) {
 			return fmt.Errorf("no source called %s (see cairn source list)", name)
 		}
@@ -74,12 +76,24 @@ func runRun(ctx context.Context, g *Globals, name string, full bool) error {
 		}
 		return runErr
 	}
+	// The snapshot is safe locally; placing it on peers may fall short
+	// (hosts offline), which the daemon completes later.
+	var placed *placement.Summary
+	if run.SnapshotID != "" {
+		var perr error
+		if placed, perr = g.placeOnPeers(ctx, r, src.Redundancy); perr != nil {
+			fmt.Fprintf(g.Stderr, "warning: %v (the daemon retries)\n", perr)
+		}
+	}
 	if g.JSON {
 		if err := g.printJSON(run); err != nil {
 			return err
 		}
 	} else {
 		printRunSummary(g, run)
+		if placed != nil {
+			g.printf("  %s\n", placementText(placed))
+		}
 		if run.Failed > 0 {
 			n := 0
 			_ = cat.RunFiles(ctx, run.ID, catalog.FileFilter{FailedOnly: true}, func(f catalog.RunFile) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cairn-backup/cairn/internal/catalog"
+	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/schedule"
 )
 
@@ -183,27 +184,18 @@ func parseKeepWithin(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseRedundancy checks "N" (replicas) or "K+M" (erasure code); "" is the
-// node's default.
+// parseRedundancy checks "N" (copies) or "K+M" (erasure code) as the
+// placement package reads it; "" is the node's default.
 func parseRedundancy(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", nil
 	}
-	bad := fmt.Errorf("--redundancy %q: want N copies (1 to 16) or K+M shards (e.g. 4+2, K and M at least 1, K+M at most 256)", s)
-	if k, m, ok := strings.Cut(s, "+"); ok {
-		ki, err1 := strconv.Atoi(k)
-		mi, err2 := strconv.Atoi(m)
-		if err1 != nil || err2 != nil || ki < 1 || mi < 1 || ki+mi > 256 {
-			return "", bad
-		}
-		return fmt.Sprintf("%d+%d", ki, mi), nil
+	r, err := placement.ParseRedundancy(s)
+	if err != nil {
+		return "", fmt.Errorf("--redundancy: %w", err)
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 16 {
-		return "", bad
-	}
-	return strconv.Itoa(n), nil
+	return r.String(), nil
 }
 
 func absPaths(in []string) ([]string, error) {
