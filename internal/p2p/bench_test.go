@@ -73,6 +73,7 @@ func measureCairn(b *testing.B) (conns, heap, gor float64) {
 		}
 		n.Kick()
 	}
+	t0 := time.Now()
 	waitFor(b, "every friend connected", func() bool {
 		for i, n := range nodes {
 			for _, j := range ringFriends(i) {
@@ -83,6 +84,7 @@ func measureCairn(b *testing.B) (conns, heap, gor float64) {
 		}
 		return true
 	})
+	b.Logf("friends connected after %v", time.Since(t0))
 	time.Sleep(2 * time.Second) // let identify, DHT and status settle
 	total := 0
 	for _, n := range nodes {

@@ -234,7 +234,7 @@ func (n *Node) pingLoop(ctx context.Context) {
 func (n *Node) provideLoop(ctx context.Context) {
 	const refresh = 12 * time.Hour
 	last := map[string]time.Time{}
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(n.cfg.ProvideRetry)
 	defer t.Stop()
 	for {
 		select {

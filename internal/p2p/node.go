@@ -82,6 +82,9 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// PingInterval is how often connected peers' RTT is measured (1 min).
 	PingInterval time.Duration
+	// ProvideRetry is how often the node checks whether provider records
+	// are due (default 30 s); records themselves are refreshed every 12 h.
+	ProvideRetry time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -122,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 10 * time.Minute
+	}
+	if cfg.ProvideRetry <= 0 {
+		cfg.ProvideRetry = 30 * time.Second
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = time.Minute

@@ -251,3 +251,37 @@ func TestPeerTableFile(t *testing.T) {
 		t.Fatal("quota for a non-friend")
 	}
 }
+
+// A node finds, through the DHT of friends, the nodes that provide an
+// owner's key: what a recovering node does.
+func TestOwnerProviderRecords(t *testing.T) {
+	ctx := context.Background()
+	var nodes []*Node
+	for range 3 {
+		cfg := testConfig(t, t.TempDir())
+		cfg.ProvideRetry = 200 * time.Millisecond
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	// A–B and B–C are friends; A and C do not know each other.
+	for _, pair := range [][2]*Node{{a, b}, {b, c}} {
+		code, _, err := pair[0].CreateInvite(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pair[1].Join(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.ProvideOwner("owner-1")
+	waitFor(t, "C finds A as a provider of owner-1", func() bool {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for _, ai := range c.FindOwnerNodes(fctx, "owner-1", 5) {
+			if ai.ID == a.ID() {
+				return true
+			}
+		}
+		return false
+	})
+}
