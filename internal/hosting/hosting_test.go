@@ -460,6 +460,22 @@ func TestOwnershipProof(t *testing.T) {
 			t.Fatal(err)
 		}
 		rc.Close()
+		// It stores for alice too, charged to itself.
+		more := randBytes(300)
+		obj := hostclient.Object{Handle: pack(more), Size: 300, Until: th.until()}
+		if _, err := c.Put(ctx, hp, obj, bytes.NewReader(more)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := alice.get(th, pack(more), 0, 0); err != nil || !bytes.Equal(got, more) {
+			t.Fatalf("alice reads what her node stored: %v", err)
+		}
+		led, _ := th.srv.Ledger(ctx)
+		if led[alice.h.ID()].HeldFor != int64(len(data)) || len(led) != 2 {
+			t.Fatalf("ledger: %+v", led)
+		}
+		if _, err := c.Delete(ctx, hp, []store.Handle{pack(more)}); err != nil {
+			t.Fatal(err)
+		}
 	})
 	t.Run("forged cert", func(t *testing.T) {
 		n := newHost(t, "tcp")
