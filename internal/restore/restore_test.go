@@ -143,6 +143,12 @@ func makeTree(t *testing.T, src string) features {
 	if fi, err := os.Stat(sp); err == nil && fsmeta.FromInfo(fi).Allocated < sparseSize/2 {
 		f.sparse = true
 	}
+	// Owners, when running as root.
+	if os.Geteuid() == 0 {
+		must(t, os.Lchown(filepath.Join(src, "a", "exec.sh"), 1234, 5678))
+		must(t, os.Lchown(filepath.Join(src, "dangling"), 4321, 8765))
+		must(t, os.Lchown(filepath.Join(src, "a", "b"), 1111, 2222))
+	}
 	// An extended attribute.
 	xp := filepath.Join(src, "a", "small.txt")
 	if err := fsmeta.SetXattr(xp, "user.cairn", []byte("value\x00\xff")); err == nil {
@@ -537,4 +543,34 @@ func TestHardlinkFirstSkipped(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dst, "b")); string(b) != "linked content" {
 		t.Errorf("b = %q, want the snapshot's content", b)
 	}
+}
+
+// TestCancelLeavesNoTemporaryFiles: a restore stopped half-way removes the
+// temporary files it was writing.
+func TestCancelLeavesNoTemporaryFiles(t *testing.T) {
+	r, _ := newRepo(t)
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 200 {
+		writeFile(t, filepath.Join(src, "d", strings.Repeat("f", 1+i%50)+string(rune('a'+i%26))+string(rune('a'+i/26))), randBytes(uint64(i), 20_000), 0o644)
+	}
+	writeFile(t, filepath.Join(src, "big"), randBytes(7, 20<<20), 0o644)
+	snap := backupPaths(t, r, src)
+	target := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	_, err := restore.Run(ctx, r, snap, restore.Options{Target: target, Workers: 2, OnEntry: func(e restore.Entry) {
+		if e.Type == repo.NodeFile {
+			once.Do(cancel)
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	must(t, filepath.WalkDir(target, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".cairn-restore-") {
+			t.Errorf("temporary file left behind: %s", p)
+		}
+		return err
+	}))
 }
