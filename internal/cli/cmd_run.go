@@ -11,8 +11,10 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/backup"
 	"github.com/cairn-backup/cairn/internal/catalog"
+	"github.com/cairn-backup/cairn/internal/daemon"
 	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/runner"
+	"github.com/cairn-backup/cairn/internal/schedule"
 )
 
 func newRunCmd(g *Globals) *cobra.Command {
@@ -133,4 +135,70 @@ func printRunSummary(g *Globals, run *catalog.Run) {
 	if run.Error != "" {
 		g.printf("  note: %s\n", run.Error)
 	}
+}
+
+// enableScheduler adds the scheduler to the node's daemon: it runs the
+// catalog's sources on their schedules, resumes interrupted runs, and never
+// runs one source twice at once. Each run opens the repository afresh, with
+// the passphrase from --password-file, CAIRN_PASSWORD_FILE or
+// CAIRN_PASSWORD (a daemon never prompts); without one, scheduled runs are
+// recorded as failing to open the repository and the rest of the daemon
+// goes on. Call it from runDaemon, not for the short-lived nodes of
+// withNode.
+func (g *Globals) enableScheduler(d *daemon.Daemon, log *slog.Logger) {
+	d.AddService("scheduler", func(ctx context.Context) error {
+		h := d.Home()
+		if err := h.Ensure(); err != nil {
+			return err
+		}
+		cat, err := catalog.Open(ctx, h.CatalogPath(), catalog.Options{})
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		entries := &runner.Runner{Catalog: cat, Logger: log}
+		s, err := schedule.New(schedule.Config{
+			Sources: entries.Entries,
+			Run: func(ctx context.Context, name string) error {
+				return g.scheduledRun(ctx, cat, name, log)
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		return s.Run(ctx)
+	})
+}
+
+// errNoDaemonPassphrase is why a scheduled run cannot open the repository.
+var errNoDaemonPassphrase = errors.New("scheduled runs need the repository passphrase: start the daemon with --password-file or CAIRN_PASSWORD_FILE")
+
+// scheduledRun runs one source for the scheduler. A partial run is done
+// (its failures are in the catalog); a source already running in another
+// process waits for its next slot.
+func (g *Globals) scheduledRun(ctx context.Context, cat *catalog.Catalog, name string, log *slog.Logger) error {
+	if g.PasswordFile == "" && g.Getenv("CAIRN_PASSWORD_FILE") == "" && g.Getenv("CAIRN_PASSWORD") == "" {
+		return errNoDaemonPassphrase
+	}
+	r, err := g.openRepo(ctx)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", name, err)
+	}
+	defer r.Close()
+	src, err := cat.Source(ctx, name)
+	if err != nil {
+		return err
+	}
+	rn := &runner.Runner{Catalog: cat, Repo: r, Logger: log}
+	run, err := rn.Run(ctx, name, runner.Options{})
+	if run != nil && run.SnapshotID != "" {
+		if _, perr := g.placeOnPeers(ctx, r, src.Redundancy); perr != nil {
+			log.Warn("place on peers after a scheduled run", "source", name, "err", perr)
+		}
+	}
+	if errors.Is(err, runner.ErrPartial) || errors.Is(err, catalog.ErrRunning) {
+		return nil
+	}
+	return err
 }

@@ -5,12 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/cairn-backup/cairn/internal/catalog"
 )
 
 // sourceCLI runs cairn commands in-process against one home.
@@ -202,5 +206,49 @@ func TestRunExitCode3(t *testing.T) {
 	if err := json.Unmarshal(out, &files); err != nil || len(files) != 1 || files[0]["path"] != secret ||
 		files[0]["result"] != "failed" || !strings.Contains(files[0]["message"].(string), "permission denied") {
 		t.Fatalf("failed files %s, %v", out, err)
+	}
+}
+
+func TestScheduledRunNeedsPassphraseAndRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := &sourceCLI{t: t, home: filepath.Join(dir, "home")}
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a"), []byte("x"), 0o644)
+	c.ok("source", "add", "docs", src, "--schedule", "hourly")
+	c.ok("run", "docs") // creates the repository
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	g := &Globals{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(k string) string {
+		if k == "CAIRN_HOME" {
+			return c.home
+		}
+		return ""
+	}}
+	h, _ := g.home()
+	cat, err := catalog.Open(ctx, h.CatalogPath(), catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	if err := g.scheduledRun(ctx, cat, "docs", log); !errors.Is(err, errNoDaemonPassphrase) {
+		t.Fatalf("without a passphrase: %v", err)
+	}
+	g.Getenv = func(k string) string {
+		switch k {
+		case "CAIRN_HOME":
+			return c.home
+		case "CAIRN_PASSWORD":
+			return "correct horse"
+		}
+		return ""
+	}
+	if err := g.scheduledRun(ctx, cat, "docs", log); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := cat.Runs(ctx, catalog.RunFilter{Source: "docs"})
+	if len(runs) != 2 || runs[0].Status != catalog.StatusOK || runs[0].Kind != catalog.KindIncremental {
+		t.Fatalf("runs %+v", runs)
 	}
 }
