@@ -171,7 +171,7 @@ func TestCrash(t *testing.T) {
 		} else {
 			kills++
 		}
-		t.Log(what)
+		t.Logf("%s; left %s", what, e.state())
 
 		after := e.snapshots()
 		switch op {

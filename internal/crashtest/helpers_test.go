@@ -432,3 +432,19 @@ func (e *env) verify(what string) {
 	}
 	os.RemoveAll(target)
 }
+
+// state describes what a killed process left behind, for the log.
+func (e *env) state() string {
+	count := func(dir string, tmp bool) int {
+		n := 0
+		filepath.WalkDir(filepath.Join(e.repo, dir), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && strings.HasPrefix(d.Name(), ".tmp-") == tmp {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	return fmt.Sprintf("%d indexes, %d packs, %d locks, %d temp files",
+		count("index", false), count("data", false), count("locks", false), count("", true))
+}
