@@ -76,6 +76,57 @@ var migrations = []string{
 
 type db struct {
 	sql *sql.DB
+	// cur is the transaction of a batch in progress (see batch). Only
+	// touched with the engine's lock held.
+	cur *sql.Tx
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (d *db) ex() execer {
+	if d.cur != nil {
+		return d.cur
+	}
+	return d.sql
+}
+
+// inTx runs fn in the batch in progress, or in a transaction of its own.
+func (d *db) inTx(ctx context.Context, fn func(ex execer) error) error {
+	if d.cur != nil {
+		return fn(d.cur)
+	}
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// batch runs fn with every write in one transaction (many small writes:
+// a rebuild, the first sync of a large repository). The caller holds the
+// engine's lock for the whole batch.
+func (d *db) batch(ctx context.Context, fn func() error) error {
+	if d.cur != nil {
+		return fn()
+	}
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	d.cur = tx
+	err = fn()
+	d.cur = nil
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func openDB(ctx context.Context, path string) (*db, error) {
@@ -241,12 +292,11 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 
 // saveObject writes an object and its pieces (not their placements).
 func (d *db) saveObject(ctx context.Context, o *object) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO objects (type, name, size, sha, copies, k, m, forgotten, created)
+	return d.inTx(ctx, func(tx execer) error { return saveObject(ctx, tx, o) })
+}
+
+func saveObject(ctx context.Context, tx execer, o *object) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO objects (type, name, size, sha, copies, k, m, forgotten, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (type, name) DO UPDATE SET size = excluded.size, sha = excluded.sha, copies = excluded.copies,
 			k = excluded.k, m = excluded.m, forgotten = excluded.forgotten`,
@@ -266,16 +316,15 @@ func (d *db) saveObject(ctx context.Context, o *object) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // deleteObject removes an object, its pieces and their placements.
 func (d *db) deleteObject(ctx context.Context, o *object) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return d.inTx(ctx, func(tx execer) error { return deleteObject(ctx, tx, o) })
+}
+
+func deleteObject(ctx context.Context, tx execer, o *object) error {
 	for _, p := range o.pieces {
 		if p == nil {
 			continue
@@ -287,33 +336,31 @@ func (d *db) deleteObject(ctx context.Context, o *object) error {
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE type = ? AND name = ?`, o.h.Type, o.h.Name); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := tx.ExecContext(ctx, `DELETE FROM objects WHERE type = ? AND name = ?`, o.h.Type, o.h.Name)
+	return err
 }
 
 func (d *db) savePlacement(ctx context.Context, p *piece, host string, c *copyRec) error {
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO placements (type, piece, host, until, placed, state) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := d.ex().ExecContext(ctx, `INSERT INTO placements (type, piece, host, until, placed, state) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (type, piece, host) DO UPDATE SET until = excluded.until, placed = excluded.placed, state = excluded.state`,
 		p.h.Type, p.h.Name, host, c.until.Unix(), c.placed.Unix(), c.state)
 	return err
 }
 
 func (d *db) deletePlacement(ctx context.Context, p *piece, host string) error {
-	_, err := d.sql.ExecContext(ctx, `DELETE FROM placements WHERE type = ? AND piece = ? AND host = ?`, p.h.Type, p.h.Name, host)
+	_, err := d.ex().ExecContext(ctx, `DELETE FROM placements WHERE type = ? AND piece = ? AND host = ?`, p.h.Type, p.h.Name, host)
 	return err
 }
 
 func (d *db) saveHost(ctx context.Context, h *hostRec) error {
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO hosts (id, first_seen, last_seen, audits_ok, audits_failed) VALUES (?, ?, ?, ?, ?)
+	_, err := d.ex().ExecContext(ctx, `INSERT INTO hosts (id, first_seen, last_seen, audits_ok, audits_failed) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, audits_ok = excluded.audits_ok, audits_failed = excluded.audits_failed`,
 		h.id, h.firstSeen.Unix(), h.lastSeen.Unix(), h.auditsOK, h.auditsFailed)
 	return err
 }
 
 func (d *db) addAudit(ctx context.Context, at time.Time, host string, p *piece, ok bool, msg string) error {
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO audits (at, host, type, piece, ok, message) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := d.ex().ExecContext(ctx, `INSERT INTO audits (at, host, type, piece, ok, message) VALUES (?, ?, ?, ?, ?, ?)`,
 		at.Unix(), host, p.h.Type, p.h.Name, ok, msg)
 	return err
 }

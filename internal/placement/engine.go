@@ -171,6 +171,10 @@ func (e *Engine) Empty() bool {
 
 // seen records the online hosts as seen now; the caller holds e.mu.
 func (e *Engine) seenLocked(ctx context.Context, hosts []Candidate) error {
+	return e.db.batch(ctx, func() error { return e.seenBatchLocked(ctx, hosts) })
+}
+
+func (e *Engine) seenBatchLocked(ctx context.Context, hosts []Candidate) error {
 	now := e.now()
 	for _, c := range hosts {
 		if !c.Info.Online {
@@ -397,17 +401,32 @@ func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, 
 		return Summary{}, fmt.Errorf("sync: %w", err)
 	}
 	if src != nil {
+		var infos []store.Info
 		for _, t := range []store.Type{store.Config, store.Key, store.Index, store.Snapshot, store.Meta, store.Pack} {
 			err := src.List(ctx, t, func(i store.Info) error {
-				r := Redundancy{}
-				if t == store.Pack {
-					r = red
-				}
-				return e.register(ctx, i.Handle, i.Size, r)
+				infos = append(infos, i)
+				return nil
 			})
 			if err != nil {
 				return Summary{}, fmt.Errorf("sync: list local %s: %w", t, err)
 			}
+		}
+		e.mu.Lock()
+		err := e.db.batch(ctx, func() error {
+			for _, i := range infos {
+				r := Redundancy{}
+				if i.Handle.Type == store.Pack {
+					r = red
+				}
+				if err := e.registerLocked(ctx, i.Handle, i.Size, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		e.mu.Unlock()
+		if err != nil {
+			return Summary{}, fmt.Errorf("sync: %w", err)
 		}
 	}
 	var given map[store.Handle][]byte
@@ -431,10 +450,8 @@ func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, 
 	return st.sum, nil
 }
 
-// register adds an object of the local repository to the record.
-func (e *Engine) register(ctx context.Context, h store.Handle, size int64, red Redundancy) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// registerLocked adds an object of the local repository to the record.
+func (e *Engine) registerLocked(ctx context.Context, h store.Handle, size int64, red Redundancy) error {
 	o := e.objs[h]
 	if o != nil {
 		if !o.forgotten {

@@ -18,6 +18,10 @@ const maxBatch = wire.MaxObjects
 // sweepLocked marks the copies on hosts gone past the grace period as
 // dropped: they no longer count, and are deleted if the host returns.
 func (e *Engine) sweepLocked(ctx context.Context, online map[string]bool, st *syncState) error {
+	return e.db.batch(ctx, func() error { return e.sweepBatchLocked(ctx, online, st) })
+}
+
+func (e *Engine) sweepBatchLocked(ctx context.Context, online map[string]bool, st *syncState) error {
 	for _, o := range e.objs {
 		for _, p := range o.pieces {
 			if p == nil {
@@ -94,21 +98,27 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 					continue
 				}
 				e.mu.Lock()
-				for _, d := range batch {
-					st.sum.Deleted++
-					var err error
-					if d.whole {
-						delete(d.p.at, id)
-						err = e.db.deletePlacement(ctx, d.p, id)
-					} else if r := d.p.at[id]; r != nil {
-						r.state = stateDeleted
-						err = e.db.savePlacement(ctx, d.p, id, r)
+				err = e.db.batch(ctx, func() error {
+					for _, d := range batch {
+						st.sum.Deleted++
+						if d.whole {
+							delete(d.p.at, id)
+							if err := e.db.deletePlacement(ctx, d.p, id); err != nil {
+								return err
+							}
+						} else if r := d.p.at[id]; r != nil {
+							r.state = stateDeleted
+							if err := e.db.savePlacement(ctx, d.p, id, r); err != nil {
+								return err
+							}
+						}
 					}
-					if err != nil {
-						e.log.Error("record deletion", "host", id, "err", err)
-					}
-				}
+					return nil
+				})
 				e.mu.Unlock()
+				if err != nil {
+					e.log.Error("record deletion", "host", id, "err", err)
+				}
 			}
 		}()
 	}
@@ -280,28 +290,38 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 				rep.Lost += len(lost)
 				mu.Unlock()
 				e.mu.Lock()
-				for _, p := range batch {
-					r := p.at[c.ID()]
-					if r == nil {
-						continue
-					}
-					if lost[p.h] {
-						r.state = stateBad
-						if h := e.hosts[c.ID()]; h != nil {
-							h.auditsFailed++
-							_ = e.db.saveHost(ctx, h)
+				err = e.db.batch(ctx, func() error {
+					for _, p := range batch {
+						r := p.at[c.ID()]
+						if r == nil {
+							continue
 						}
-						_ = e.db.addAudit(ctx, e.now(), c.ID(), p, false, "lost at renewal")
-					} else if until.After(r.until) {
-						r.until = until
+						if lost[p.h] {
+							r.state = stateBad
+							if h := e.hosts[c.ID()]; h != nil {
+								h.auditsFailed++
+								if err := e.db.saveHost(ctx, h); err != nil {
+									return err
+								}
+							}
+							if err := e.db.addAudit(ctx, e.now(), c.ID(), p, false, "lost at renewal"); err != nil {
+								return err
+							}
+						} else if until.After(r.until) {
+							r.until = until
+						}
+						if err := e.db.savePlacement(ctx, p, c.ID(), r); err != nil {
+							return err
+						}
 					}
-					if err := e.db.savePlacement(ctx, p, c.ID(), r); err != nil {
-						mu.Lock()
-						errs = append(errs, err)
-						mu.Unlock()
-					}
-				}
+					return nil
+				})
 				e.mu.Unlock()
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
 			}
 		}()
 	}

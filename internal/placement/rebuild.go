@@ -108,22 +108,30 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 			rep.Copies++
 		}
 	}
-	for o := range touched {
-		if !o.meta() && !o.red.Coded() && len(o.pieces) > 0 && o.pieces[0] != nil {
-			n := len(o.pieces[0].at)
-			if e.opts.Redundancy.Copies > n {
-				n = e.opts.Redundancy.Copies
+	err := e.db.batch(ctx, func() error {
+		for o := range touched {
+			if !o.meta() && !o.red.Coded() && len(o.pieces) > 0 && o.pieces[0] != nil {
+				n := len(o.pieces[0].at)
+				if e.opts.Redundancy.Copies > n {
+					n = e.opts.Redundancy.Copies
+				}
+				o.red.Copies = max(o.red.Copies, n)
 			}
-			o.red.Copies = max(o.red.Copies, n)
+			if err := e.db.saveObject(ctx, o); err != nil {
+				return fmt.Errorf("rebuild: record %s: %w", o.h, err)
+			}
 		}
-		if err := e.db.saveObject(ctx, o); err != nil {
-			return rep, fmt.Errorf("rebuild: record %s: %w", o.h, err)
+		for _, c := range copies {
+			if err := e.db.savePlacement(ctx, c.p, c.id, c.r); err != nil {
+				return fmt.Errorf("rebuild: record placement: %w", err)
+			}
 		}
-	}
-	for _, c := range copies {
-		if err := e.db.savePlacement(ctx, c.p, c.id, c.r); err != nil {
-			return rep, fmt.Errorf("rebuild: record placement: %w", err)
-		}
+		return nil
+	})
+	if err != nil {
+		// The record in memory is ahead of the database; it is rebuilt
+		// again at the next start.
+		return rep, err
 	}
 	rep.Objects = len(e.objs)
 	return rep, nil
