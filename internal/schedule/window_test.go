@@ -208,3 +208,40 @@ func TestShaperBucketsPerPeer(t *testing.T) {
 		t.Fatal("Forget kept the bucket")
 	}
 }
+
+// FuzzParseWindow checks that no window spec panics and that NextOpen
+// returns an instant at which the window is open.
+func FuzzParseWindow(f *testing.F) {
+	for _, s := range []string{"22:00-06:00", "12:00-13:00,22:00-06:00", "02:15-02:45", "05:00-05:00", ""} {
+		f.Add(s, int64(1774746000))
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		berlin = time.UTC
+	}
+	f.Fuzz(func(t *testing.T, spec string, unix int64) {
+		w, err := ParseWindow(spec)
+		if err != nil {
+			return
+		}
+		at := time.Unix(unix%(1<<33), 0)
+		if open := w.NextOpen(at, berlin); !open.IsZero() && (!w.Open(open, berlin) || open.Before(at)) {
+			t.Fatalf("%q: NextOpen(%s) = %s, not open", spec, at, open)
+		}
+		if w2, err := ParseWindow(w.String()); err != nil || w2.String() != w.String() {
+			t.Fatalf("%q: String %q does not round-trip: %v", spec, w.String(), err)
+		}
+	})
+}
+
+// FuzzParseRate checks that no rate panics the parser or comes out negative.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"500k", "10MiB/s", "8Mbit", "1.5G", "unlimited", "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if r, err := ParseRate(s); err == nil && r < 0 {
+			t.Fatalf("%q: %d", s, r)
+		}
+	})
+}
