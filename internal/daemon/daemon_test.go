@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/api"
 	"github.com/cairn-backup/cairn/internal/home"
 	"github.com/cairn-backup/cairn/internal/p2p"
+	"github.com/cairn-backup/cairn/internal/wire"
 )
 
 // testDaemon starts a daemon whose node only touches loopback.
@@ -124,6 +126,14 @@ func TestAPIPeersAndOffer(t *testing.T) {
 	}
 	if _, err := cb.Join(ctx, "not-a-code"); !errors.As(err, &se) || se.Status != http.StatusBadRequest {
 		t.Fatalf("bad code: %v, want HTTP 400", err)
+	}
+
+	// EnableHosting serves the storage protocol on the node's host.
+	served := a.Node().Host().Mux().Protocols()
+	for _, proto := range wire.Protocols {
+		if !slices.Contains(served, proto) {
+			t.Errorf("storage protocol %s not served", proto)
+		}
 	}
 
 	bid := b.Node().ID().String()

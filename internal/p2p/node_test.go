@@ -285,3 +285,19 @@ func TestOwnerProviderRecords(t *testing.T) {
 		return false
 	})
 }
+
+// A node without friends has nobody to bootstrap from: no public
+// bootstrap peers, ever.
+func TestNoPublicBootstrap(t *testing.T) {
+	n := startNode(t, testConfig(t, t.TempDir()))
+	if bp := n.bootstrapPeers(); len(bp) != 0 {
+		t.Fatalf("bootstrap peers without friends: %v", bp)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := n.DHT().RoutingTable().Size(); got != 0 {
+		t.Fatalf("routing table has %d peers without friends", got)
+	}
+	if c := len(n.Host().Network().Conns()); c != 0 {
+		t.Fatalf("%d connections without friends", c)
+	}
+}
