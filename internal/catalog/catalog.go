@@ -123,15 +123,6 @@ func (c *Catalog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// ms converts a time to the catalog's representation: Unix milliseconds.
-// The zero time is stored as NULL.
-func ms(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
 // fromMS converts a stored Unix millisecond value back to a time in UTC.
 func fromMS(v sql.NullInt64) time.Time {
 	if !v.Valid {

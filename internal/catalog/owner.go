@@ -26,16 +26,17 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// alive reports whether the process o may still be running. Runs of other
+// alive reports whether the process o may still be running, as seen from
+// the process me. Runs of other
 // hosts (a catalog on a shared disk) are presumed alive.
-func (self owner) alive(o owner) bool {
-	if o.host != self.host {
+func (me owner) alive(o owner) bool {
+	if o.host != me.host {
 		return true
 	}
-	if o.boot != self.boot {
+	if o.boot != me.boot {
 		return false
 	}
-	if o.pid == self.pid {
+	if o.pid == me.pid {
 		return true
 	}
 	return processAlive(o.pid)
