@@ -43,7 +43,11 @@ func (r *Result) Err() error {
 		}
 		names = append(names, p.Kind+" "+short(p.ID))
 	}
-	return fmt.Errorf("check found %d problems (%s): %w", len(r.Errors), strings.Join(names, ", "), ErrDamaged)
+	what := "problems"
+	if len(r.Errors) == 1 {
+		what = "problem"
+	}
+	return fmt.Errorf("check found %d %s (%s): %w", len(r.Errors), what, strings.Join(names, ", "), ErrDamaged)
 }
 
 // Kinds of objects a problem can name.
@@ -208,8 +212,20 @@ func Run(ctx context.Context, r *repo.Repository, o Options) (*Result, error) {
 func (c *checker) problem(kind, id, format string, args ...any) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.errs = append(c.errs, &Problem{Kind: kind, ID: id, Message: fmt.Sprintf(format, args...)})
+	c.errs = append(c.errs, &Problem{Kind: kind, ID: id, Message: trimName(fmt.Sprintf(format, args...), id)})
 	return len(c.errs) - 1
+}
+
+// trimName drops a leading "index 1a2b3c4d: " from a message about that
+// very object: the problem names it already.
+func trimName(msg, id string) string {
+	for {
+		i := strings.Index(msg, " "+short(id)+": ")
+		if i < 0 || i > 12 || strings.Contains(msg[:i], " ") {
+			return msg
+		}
+		msg = msg[i+len(short(id))+3:]
+	}
 }
 
 func (c *checker) warn(kind, id, format string, args ...any) {
@@ -441,7 +457,8 @@ func (c *checker) readPack(ctx context.Context, id crypto.ID) (int64, error) {
 		}
 		ct := b[e.Offset : e.Offset+e.Length]
 		if _, err := c.r.DecodeBlob(e, ct, nil); err != nil {
-			c.markBadBlob(id, e.ID, c.problem(KindBlob, e.ID.String(), "%s blob in pack %s is damaged: %v", e.Type, id.Short(), err))
+			msg := strings.TrimPrefix(err.Error(), "blob "+e.ID.Short()+": ")
+			c.markBadBlob(id, e.ID, c.problem(KindBlob, e.ID.String(), "%s blob in pack %s is damaged: %s", e.Type, id.Short(), msg))
 		}
 	}
 	return int64(len(b)), nil
