@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -159,12 +160,15 @@ func Apply(snaps []*repo.Snapshot, p Policy, now time.Time) (keep, remove []*rep
 }
 
 // SamePaths reports whether two path lists name the same paths, in any
-// order.
+// order (cleaned: "/data/" and "/data" are the same).
 func SamePaths(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	x, y := slices.Clone(a), slices.Clone(b)
+	for i := range x {
+		x[i], y[i] = filepath.Clean(x[i]), filepath.Clean(y[i])
+	}
 	sort.Strings(x)
 	sort.Strings(y)
 	return slices.Equal(x, y)
