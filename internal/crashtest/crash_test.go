@@ -81,15 +81,6 @@ func exitCode(err error) int {
 	return -2
 }
 
-// timed runs cmd to completion and returns how long it took, to pick kill
-// points across the whole run.
-func timed(t *testing.T, e *env, args ...string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	e.mustRun(args...)
-	return time.Since(start)
-}
-
 type forgetJSON struct {
 	Removed []string `json:"removed"`
 }
