@@ -273,3 +273,18 @@ func TestUnindexedPackIsAWarning(t *testing.T) {
 		t.Fatalf("warnings: %v", res.Warnings)
 	}
 }
+
+func TestReadDataSubset(t *testing.T) {
+	f := newFixture(t)
+	res, err := check.Run(context.Background(), f.open(t), check.Options{ReadDataSubset: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() {
+		t.Fatalf("errors: %v", res.Errors)
+	}
+	want := (res.Stats.Packs + 1) / 2
+	if res.Stats.PacksRead != want {
+		t.Fatalf("read %d of %d packs, want %d", res.Stats.PacksRead, res.Stats.Packs, want)
+	}
+}
