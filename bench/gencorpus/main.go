@@ -253,7 +253,7 @@ func (g *generator) smallTree(n int) error {
 // probability that a file is text rather than random bytes.
 func (g *generator) bulk(name string, budget, lo, hi int64, textShare float64) error {
 	kind := map[string]string{"medium": "medium files (medium/)", "media": "large random files (media/)",
-		"docs": "compressible text files (docs/)"}[name]
+		"docs": "text files (docs/)"}[name]
 	c := g.category(kind)
 	dir := filepath.Join(g.root, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -282,7 +282,7 @@ func (g *generator) bulk(name string, budget, lo, hi int64, textShare float64) e
 // copies writes partly duplicated files of earlier medium, large and text
 // files until budget bytes are written.
 func (g *generator) copies(budget int64) error {
-	c := g.category("partly duplicated files (copies/: exact, shifted, middle insert, appended)")
+	c := g.category("partial duplicates (copies/)")
 	dir := filepath.Join(g.root, "copies")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -447,7 +447,7 @@ func (g *generator) summary(size int64, seed uint64, scale int) string {
 	fmt.Fprintf(&b, "corpus: %d files in %d folders, %s (asked %s), seed %d, scale %d\n",
 		files, g.dirs, human(bytes), human(size), seed, scale)
 	for _, c := range g.cats {
-		fmt.Fprintf(&b, "  %-80s %7d files %10s\n", c.name, c.files, human(c.bytes))
+		fmt.Fprintf(&b, "  %-28s %7d files %10s\n", c.name, c.files, human(c.bytes))
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
