@@ -152,40 +152,88 @@ func (d *db) commit(ctx context.Context, r row, pub []byte, now time.Time) error
 	return nil
 }
 
+// key names one object of one owner.
+type key struct {
+	owner string
+	h     store.Handle
+}
+
 // extend moves a lease's end to until if that is later; it reports whether
 // the object exists.
 func (d *db) extend(ctx context.Context, owner string, h store.Handle, until time.Time) (bool, error) {
-	res, err := d.sql.ExecContext(ctx, `UPDATE objects SET until = max(until, ?) WHERE owner = ? AND type = ? AND name = ?`,
-		until.Unix(), owner, string(h.Type), h.Name)
+	ok, err := d.extendMany(ctx, owner, []store.Handle{h}, until)
 	if err != nil {
-		return false, fmt.Errorf("renew %s: %w", h, err)
+		return false, err
 	}
-	n, err := res.RowsAffected()
+	return ok[0], nil
+}
+
+// extendMany extends several leases in one transaction (one fsync, not
+// one per object) and reports which objects exist.
+func (d *db) extendMany(ctx context.Context, owner string, hs []store.Handle, until time.Time) ([]bool, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("renew %s: %w", h, err)
+		return nil, fmt.Errorf("renew: %w", err)
 	}
-	return n > 0, nil
+	defer tx.Rollback()
+	out := make([]bool, len(hs))
+	for i, h := range hs {
+		res, err := tx.ExecContext(ctx, `UPDATE objects SET until = max(until, ?) WHERE owner = ? AND type = ? AND name = ?`,
+			until.Unix(), owner, string(h.Type), h.Name)
+		if err != nil {
+			return nil, fmt.Errorf("renew %s: %w", h, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("renew %s: %w", h, err)
+		}
+		out[i] = n > 0
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("renew: %w", err)
+	}
+	return out, nil
 }
 
 // remove deletes an object's row (only if its lease ended before
 // expiredBefore, when that is not zero). It reports the removed size, or
 // -1 when no row was removed.
 func (d *db) remove(ctx context.Context, owner string, h store.Handle, expiredBefore time.Time) (int64, error) {
-	q := `DELETE FROM objects WHERE owner = ? AND type = ? AND name = ? RETURNING size`
-	args := []any{owner, string(h.Type), h.Name}
-	if !expiredBefore.IsZero() {
-		q = `DELETE FROM objects WHERE owner = ? AND type = ? AND name = ? AND until < ? RETURNING size`
-		args = append(args, expiredBefore.Unix())
-	}
-	var size int64
-	err := d.sql.QueryRowContext(ctx, q, args...).Scan(&size)
-	if errors.Is(err, sql.ErrNoRows) {
-		return -1, nil
-	}
+	sizes, err := d.removeMany(ctx, []key{{owner, h}}, expiredBefore)
 	if err != nil {
-		return -1, fmt.Errorf("delete %s: %w", h, err)
+		return -1, err
 	}
-	return size, nil
+	return sizes[0], nil
+}
+
+// removeMany is remove for several objects in one transaction.
+func (d *db) removeMany(ctx context.Context, keys []key, expiredBefore time.Time) ([]int64, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	defer tx.Rollback()
+	out := make([]int64, len(keys))
+	for i, k := range keys {
+		q := `DELETE FROM objects WHERE owner = ? AND type = ? AND name = ? RETURNING size`
+		args := []any{k.owner, string(k.h.Type), k.h.Name}
+		if !expiredBefore.IsZero() {
+			q = `DELETE FROM objects WHERE owner = ? AND type = ? AND name = ? AND until < ? RETURNING size`
+			args = append(args, expiredBefore.Unix())
+		}
+		err := tx.QueryRowContext(ctx, q, args...).Scan(&out[i])
+		if errors.Is(err, sql.ErrNoRows) {
+			out[i] = -1
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delete %s: %w", k.h, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	return out, nil
 }
 
 // list returns up to limit objects of owner after (afterType, afterName)

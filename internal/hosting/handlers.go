@@ -133,8 +133,7 @@ func (s *Server) handler(proto protocol.ID) network.StreamHandler {
 		case err == nil:
 			st.Close()
 		case errors.Is(err, errViolation):
-			st.Reset()
-			s.cutOff(remote, log, err)
+			s.cutOff(remote, st, log, err)
 		default:
 			st.Reset()
 			log.Info("stream aborted", "err", err)
@@ -142,9 +141,11 @@ func (s *Server) handler(proto protocol.ID) network.StreamHandler {
 	}
 }
 
-// cutOff refuses the peer for the penalty time and closes its connections.
-func (s *Server) cutOff(p peer.ID, log *slog.Logger, err error) {
+// cutOff refuses the peer for the penalty time (before the peer can see
+// the reset), resets the stream and closes the peer's connections.
+func (s *Server) cutOff(p peer.ID, st network.Stream, log *slog.Logger, err error) {
 	s.limits.ban(p)
+	st.Reset()
 	log.Warn("peer cut off", "err", err, "for", s.lim.Penalty)
 	s.hostMu.Lock()
 	h := s.host
@@ -491,18 +492,34 @@ func (s *Server) handleRenew(ctx context.Context, c *call) error {
 		return err
 	}
 	resp := &wire.ChangeResp{Code: wire.CodeOK}
-	for _, o := range req.Objects {
-		ok := false
-		if h, err := o.Handle(); err == nil {
-			if ok, err = s.db.extend(ctx, c.owner, h, until); err != nil {
-				return err
-			}
-		}
+	hs, objs := s.validObjects(req.Objects, resp)
+	found, err := s.db.extendMany(ctx, c.owner, hs, until)
+	if err != nil {
+		return err
+	}
+	for i, ok := range found {
 		if !ok {
-			resp.Missing = append(resp.Missing, o)
+			resp.Missing = append(resp.Missing, objs[i])
 		}
 	}
 	return s.reply(c, resp)
+}
+
+// validObjects splits objects into valid handles (with their wire form)
+// and invalid ones, which go to resp.Missing: a host never holds those.
+func (s *Server) validObjects(in []wire.Object, resp *wire.ChangeResp) ([]store.Handle, []wire.Object) {
+	var hs []store.Handle
+	var objs []wire.Object
+	for _, o := range in {
+		h, err := o.Handle()
+		if err != nil {
+			resp.Missing = append(resp.Missing, o)
+			continue
+		}
+		hs = append(hs, h)
+		objs = append(objs, o)
+	}
+	return hs, objs
 }
 
 func (s *Server) handleDelete(ctx context.Context, c *call) error {
@@ -511,23 +528,18 @@ func (s *Server) handleDelete(ctx context.Context, c *call) error {
 		return err
 	}
 	resp := &wire.ChangeResp{Code: wire.CodeOK}
-	for _, o := range req.Objects {
-		h, err := o.Handle()
-		if err != nil {
-			resp.Missing = append(resp.Missing, o)
-			continue
-		}
-		unlock := s.lockObject(c.owner, h)
-		size, err := s.db.remove(ctx, c.owner, h, time.Time{})
-		if err == nil && size >= 0 {
-			err = s.files.remove(c.owner, h)
-		}
-		unlock()
-		if err != nil {
-			return err
-		}
-		if size < 0 {
-			resp.Missing = append(resp.Missing, o)
+	hs, objs := s.validObjects(req.Objects, resp)
+	keys := make([]key, len(hs))
+	for i, h := range hs {
+		keys[i] = key{c.owner, h}
+	}
+	sizes, err := s.removeObjects(ctx, keys, time.Time{})
+	if err != nil {
+		return err
+	}
+	for i, n := range sizes {
+		if n < 0 {
+			resp.Missing = append(resp.Missing, objs[i])
 		}
 	}
 	return s.reply(c, resp)

@@ -313,14 +313,54 @@ func (s *Server) enter() bool {
 
 // lockObject serialises commits and deletes of one object.
 func (s *Server) lockObject(owner string, h store.Handle) func() {
-	var mh maphash.Hash
-	mh.SetSeed(s.seed)
-	mh.WriteString(owner)
-	mh.WriteString(string(h.Type))
-	mh.WriteString(h.Name)
-	m := &s.locks[mh.Sum64()%uint64(len(s.locks))]
-	m.Lock()
-	return m.Unlock
+	return s.lockObjects([]key{{owner, h}})
+}
+
+// lockObjects locks the stripes of several objects, always in ascending
+// order, so that two callers can never deadlock.
+func (s *Server) lockObjects(keys []key) func() {
+	var stripes [len(s.locks)]bool
+	for _, k := range keys {
+		var mh maphash.Hash
+		mh.SetSeed(s.seed)
+		mh.WriteString(k.owner)
+		mh.WriteString(string(k.h.Type))
+		mh.WriteString(k.h.Name)
+		stripes[mh.Sum64()%uint64(len(s.locks))] = true
+	}
+	for i, on := range stripes {
+		if on {
+			s.locks[i].Lock()
+		}
+	}
+	return func() {
+		for i, on := range stripes {
+			if on {
+				s.locks[i].Unlock()
+			}
+		}
+	}
+}
+
+// removeObjects deletes records, then files (a crash in between leaves
+// files without records, which the next start removes). With a non-zero
+// expiredBefore only objects whose lease ended before it go. It returns
+// the removed size of each, -1 for those not removed.
+func (s *Server) removeObjects(ctx context.Context, keys []key, expiredBefore time.Time) ([]int64, error) {
+	unlock := s.lockObjects(keys)
+	defer unlock()
+	sizes, err := s.db.removeMany(ctx, keys, expiredBefore)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		if sizes[i] >= 0 {
+			if err := s.files.remove(k.owner, k.h); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sizes, nil
 }
 
 // GCStats reports one garbage collection.
@@ -345,19 +385,20 @@ func (s *Server) GC(ctx context.Context) (GCStats, error) {
 		if len(rows) == 0 {
 			return st, nil
 		}
-		for _, r := range rows {
-			unlock := s.lockObject(r.Owner, r.Handle)
-			// The lease may have been renewed since the query: the delete
-			// re-checks it.
-			size, err := s.db.remove(ctx, r.Owner, r.Handle, now)
-			if err == nil && size >= 0 {
-				err = s.files.remove(r.Owner, r.Handle)
+		keys := make([]key, len(rows))
+		for i, r := range rows {
+			keys[i] = key{r.Owner, r.Handle}
+		}
+		// A lease may have been renewed since the query: the delete
+		// re-checks it.
+		sizes, err := s.removeObjects(ctx, keys, now)
+		if err != nil {
+			return st, fmt.Errorf("collect expired leases: %w", err)
+		}
+		for _, n := range sizes {
+			if n >= 0 {
 				st.Objects++
-				st.Bytes += size
-			}
-			unlock()
-			if err != nil {
-				return st, fmt.Errorf("collect expired leases: %w", err)
+				st.Bytes += n
 			}
 		}
 		if len(rows) < 500 {
