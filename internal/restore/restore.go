@@ -348,10 +348,13 @@ func (ds *dirState) release(rs *restorer) {
 	if ds.pending.Add(-1) != 0 {
 		return
 	}
-	if ds.node != nil && !rs.opts.DryRun {
-		if err := rs.applyMeta(ds.path, ds.node); err != nil {
-			rs.fail(ds.path, repo.NodeDir, err)
+	if !rs.opts.DryRun {
+		if ds.node != nil {
+			if err := rs.applyMeta(ds.path, ds.node); err != nil {
+				rs.fail(ds.path, repo.NodeDir, err)
+			}
 		}
+		syncDir(ds.path)
 	}
 	if ds.parent != nil {
 		ds.parent.release(rs)
@@ -520,6 +523,18 @@ func (rs *restorer) enterDir(parent *dirState, n *repo.Node) *dirState {
 	ds := newDirState(p, n, parent)
 	ds.absent = rs.opts.DryRun && action != ActionExisting
 	return ds
+}
+
+// syncDir makes the renames into a finished folder durable. It is best
+// effort: some platforms and file systems cannot sync a folder, and the
+// files themselves were synced before they were renamed.
+func syncDir(p string) {
+	d, err := os.Open(p)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	d.Close()
 }
 
 // lstat looks at what is on disk at p, in the folder parent.
