@@ -123,6 +123,24 @@ func TestListPages(t *testing.T) {
 	if err != nil || n != len(want) {
 		t.Fatalf("listed %d of %d: %v", n, len(want), err)
 	}
+	// Renew, has and delete split long lists into batches.
+	var all []store.Handle
+	for h := range want {
+		all = append(all, h)
+	}
+	ctx := context.Background()
+	if missing, err := o.client.Renew(ctx, th.h.ID(), all, th.until().Add(time.Hour)); err != nil || len(missing) != 0 {
+		t.Fatalf("renew all: %d missing, %v", len(missing), err)
+	}
+	if held, err := o.client.Has(ctx, th.h.ID(), all); err != nil || len(held) != len(all) {
+		t.Fatalf("has all: %d, %v", len(held), err)
+	}
+	if missing, err := o.client.Delete(ctx, th.h.ID(), all); err != nil || len(missing) != 0 {
+		t.Fatalf("delete all: %d missing, %v", len(missing), err)
+	}
+	if f := files(t, th.dir, "objects"); len(f) != 0 {
+		t.Fatalf("%d files left after deleting all", len(f))
+	}
 }
 
 func TestPutWrongHashLeavesNothing(t *testing.T) {
