@@ -65,6 +65,9 @@ type Peer struct {
 // InviteRequest is the body of POST /v1/peers/invite.
 type InviteRequest struct {
 	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+	// Short asks for a short code without addresses: the joiner finds the
+	// inviter on its LAN (mDNS) or through friends' DHT.
+	Short bool `json:"short,omitempty"`
 }
 
 // Invite is the answer of POST /v1/peers/invite.

@@ -137,10 +137,10 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 	return v, err
 }
 
-// Invite creates an invite code.
-func (c *Client) Invite(ctx context.Context, ttl time.Duration) (Invite, error) {
+// Invite creates an invite code; short makes a short one (see InviteRequest).
+func (c *Client) Invite(ctx context.Context, ttl time.Duration, short bool) (Invite, error) {
 	var v Invite
-	err := c.Do(ctx, http.MethodPost, PathInvite, InviteRequest{TTLSeconds: int64(ttl / time.Second)}, &v)
+	err := c.Do(ctx, http.MethodPost, PathInvite, InviteRequest{TTLSeconds: int64(ttl / time.Second), Short: short}, &v)
 	return v, err
 }
 

@@ -85,17 +85,19 @@ func shortNode(id string) string {
 
 func newPeersInviteCmd(g *Globals) *cobra.Command {
 	var ttl time.Duration
+	var short bool
 	cmd := &cobra.Command{
 		Use:   "invite",
 		Short: "Print a one-time invite code for a friend to join with",
 		Long: `Print a one-time invite code; the other side runs: cairn peers join CODE.
 The code is the last line of the output. It works once, until it expires.
 Without a running daemon, the command keeps a node up until the code is used
-or expires.`,
+or expires. With --short, the code is about 40 characters but holds no
+addresses: the joiner must find this node on its LAN or through friends.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withNode(cmd.Context(), func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
-				inv, err := c.Invite(ctx, ttl)
+				inv, err := c.Invite(ctx, ttl, short)
 				if err != nil {
 					return err
 				}
@@ -122,6 +124,7 @@ or expires.`,
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "expires", 15*time.Minute, "how long the code stays valid (at most 24h)")
+	cmd.Flags().BoolVar(&short, "short", false, "a short code without addresses, for a joiner on the same LAN or with friends in common")
 	return cmd
 }
 

@@ -109,7 +109,7 @@ func TestAPIPeersAndOffer(t *testing.T) {
 	b := testDaemon(t, t.TempDir())
 	ca, cb := a.Client(), b.Client()
 
-	inv, err := ca.Invite(ctx, time.Minute)
+	inv, err := ca.Invite(ctx, time.Minute, false)
 	if err != nil {
 		t.Fatal(err)
 	}

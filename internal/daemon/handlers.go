@@ -102,7 +102,11 @@ func (d *Daemon) handleInvite(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	code, exp, err := d.node.CreateInvite(time.Duration(req.TTLSeconds) * time.Second)
+	create := d.node.CreateInvite
+	if req.Short {
+		create = d.node.CreateShortInvite
+	}
+	code, exp, err := create(time.Duration(req.TTLSeconds) * time.Second)
 	if err != nil {
 		api.WriteError(w, http.StatusBadRequest, "refused", err.Error())
 		return
@@ -124,6 +128,8 @@ func (d *Daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
 			status, code = http.StatusBadRequest, "bad_request"
 		case errors.Is(err, p2p.ErrInviteRefused), errors.Is(err, p2p.ErrPairingFailed):
 			status, code = http.StatusForbidden, "refused"
+		case errors.Is(err, p2p.ErrInviterNotFound):
+			status, code = http.StatusNotFound, "not_found"
 		}
 		api.WriteError(w, status, code, err.Error())
 		return

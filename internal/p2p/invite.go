@@ -1,7 +1,9 @@
 package p2p
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -26,8 +28,19 @@ import (
 //	count     1 byte  (addresses that follow, at most maxInviteAddrs)
 //	address   kind 1 byte, IP 4 or 16 bytes, port 2 bytes (big endian)
 //	crc32     4 bytes (IEEE, over all of the above: catches typos)
+//
+// A short code (version 2) has no key and no addresses, only the first 8
+// bytes of SHA-256 of the inviter's peer ID and the secret: the joiner finds
+// the inviter by mDNS on the LAN or by a DHT provider record (InviteKey).
+//
+//	version   1 byte  (2)
+//	id hash   8 bytes
+//	secret   10 bytes
+//	crc32     4 bytes
 const (
 	inviteVersion  = 1
+	shortVersion   = 2
+	idHashSize     = 8
 	secretSize     = 10
 	maxInviteAddrs = 6
 	maxInviteCode  = 512 // characters, dashes included
@@ -49,7 +62,9 @@ var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // Invite is a decoded invite code.
 type Invite struct {
+	// Peer is the inviter; empty in a short code, which has IDHash instead.
 	Peer   peer.ID
+	IDHash []byte
 	Secret [secretSize]byte
 	Addrs  []ma.Multiaddr
 }
@@ -81,6 +96,25 @@ func EncodeInvite(pub crypto.PubKey, secret [secretSize]byte, addrs []ma.Multiad
 		b = append(b, p...)
 	}
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return groupCode(b), nil
+}
+
+// idHash is what a short code holds of the inviter's peer ID.
+func idHash(id peer.ID) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:idHashSize]
+}
+
+// EncodeShortInvite builds a short invite code (no key, no addresses).
+func EncodeShortInvite(id peer.ID, secret [secretSize]byte) string {
+	b := []byte{shortVersion}
+	b = append(b, idHash(id)...)
+	b = append(b, secret[:]...)
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return groupCode(b)
+}
+
+func groupCode(b []byte) string {
 	s := strings.ToLower(inviteEncoding.EncodeToString(b))
 	var sb strings.Builder
 	for i := 0; i < len(s); i += 5 {
@@ -89,7 +123,7 @@ func EncodeInvite(pub crypto.PubKey, secret [secretSize]byte, addrs []ma.Multiad
 		}
 		sb.WriteString(s[i:min(i+5, len(s))])
 	}
-	return sb.String(), nil
+	return sb.String()
 }
 
 // DecodeInvite parses an invite code. Dashes, spaces and case are ignored.
@@ -108,12 +142,23 @@ func DecodeInvite(code string) (*Invite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadInvite, err)
 	}
-	if len(b) < 1+32+secretSize+1+4 {
+	if len(b) < 1+idHashSize+secretSize+4 {
 		return nil, fmt.Errorf("%w: too short", ErrBadInvite)
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.ChecksumIEEE(body) != sum {
 		return nil, fmt.Errorf("%w: checksum mismatch (mistyped?)", ErrBadInvite)
+	}
+	if body[0] == shortVersion {
+		if len(body) != 1+idHashSize+secretSize {
+			return nil, fmt.Errorf("%w: wrong length", ErrBadInvite)
+		}
+		inv := &Invite{IDHash: bytes.Clone(body[1 : 1+idHashSize])}
+		copy(inv.Secret[:], body[1+idHashSize:])
+		return inv, nil
+	}
+	if len(body) < 1+32+secretSize+1 {
+		return nil, fmt.Errorf("%w: too short", ErrBadInvite)
 	}
 	if body[0] != inviteVersion {
 		return nil, fmt.Errorf("%w: version %d not supported", ErrBadInvite, body[0])

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -79,6 +80,27 @@ func TestInviteTypoDetected(t *testing.T) {
 	}
 }
 
+func TestShortInvite(t *testing.T) {
+	id, err := peer.IDFromPublicKey(testKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secret [secretSize]byte
+	copy(secret[:], "abcdefghij")
+	code := EncodeShortInvite(id, secret)
+	t.Logf("short invite code (%d characters): %s", len(code), code)
+	if len(code) > 45 {
+		t.Fatalf("short code is %d characters", len(code))
+	}
+	inv, err := DecodeInvite(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Peer != "" || !bytes.Equal(inv.IDHash, idHash(id)) || inv.Secret != secret {
+		t.Fatalf("decoded: %+v", inv)
+	}
+}
+
 func FuzzDecodeInvite(f *testing.F) {
 	var secret [secretSize]byte
 	_, pub, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -86,6 +108,7 @@ func FuzzDecodeInvite(f *testing.F) {
 		ma.StringCast("/ip4/127.0.0.1/tcp/1"), ma.StringCast("/ip6/::1/udp/2/quic-v1"),
 	})
 	f.Add(code)
+	f.Add(EncodeShortInvite("x", secret))
 	f.Add("")
 	f.Add("aaaa-bbbb")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -93,6 +116,12 @@ func FuzzDecodeInvite(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrBadInvite) {
 				t.Fatalf("error not ErrBadInvite: %v", err)
+			}
+			return
+		}
+		if inv.Peer == "" {
+			if len(inv.IDHash) != idHashSize {
+				t.Fatalf("short code with a %d-byte hash", len(inv.IDHash))
 			}
 			return
 		}

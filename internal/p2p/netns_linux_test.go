@@ -289,10 +289,35 @@ func TestNetnsChild(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, role+".id"), []byte(n.ID()), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		// A makes a short code (no addresses); B finds A by mDNS to use it.
+		codeFile := filepath.Join(dir, "short.code")
+		if role == "mdns-a" {
+			code, _, err := n.CreateShortInvite(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(codeFile, []byte(code), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var code []byte
+			for len(code) == 0 {
+				code, _ = os.ReadFile(codeFile)
+				if time.Now().After(deadline) {
+					t.Fatal("no short code from A")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			p, err := n.Join(ctx, string(code))
+			if err != nil {
+				t.Fatalf("join with a short code on the LAN: %v", err)
+			}
+			t.Logf("paired with %s by a short code", p.ID)
+		}
 		for {
 			b, _ := os.ReadFile(filepath.Join(dir, other+".id"))
 			if id := peer.ID(b); id != "" {
-				if p, ok := n.Peers().Get(id); ok && p.LAN &&
+				if p, ok := n.Peers().Get(id); ok && p.LAN && p.Trust == TrustFriend &&
 					n.Host().Network().Connectedness(id) == network.Connected {
 					t.Logf("found %s on the LAN: %v", id, p.Addrs)
 					// Stay up a moment so the other side sees us too.

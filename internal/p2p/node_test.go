@@ -273,6 +273,18 @@ func TestOwnerProviderRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A short code (no addresses) from A, used by C: found through B's DHT.
+	code, _, err := a.CreateShortInvite(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, code); err != nil {
+		t.Fatalf("join with a short code through the DHT: %v", err)
+	}
+	if c.Peers().Trust(a.ID()) != TrustFriend {
+		t.Fatal("short code did not make a friend")
+	}
+
 	a.ProvideOwner("owner-1")
 	waitFor(t, "C finds A as a provider of owner-1", func() bool {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -13,11 +14,13 @@ import (
 	"time"
 
 	ccrypto "github.com/cairn-backup/cairn/internal/crypto"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // Pairing errors.
@@ -171,6 +174,23 @@ func (iv *invites) fail(tag []byte) {
 
 // CreateInvite makes a one-time invite code valid for ttl (0: the default).
 func (n *Node) CreateInvite(ttl time.Duration) (code string, expires time.Time, err error) {
+	return n.createInvite(ttl, false)
+}
+
+// CreateShortInvite makes a short one-time invite code: the joiner must
+// find this node by mDNS on its LAN, or through the DHT of its friends.
+func (n *Node) CreateShortInvite(ttl time.Duration) (code string, expires time.Time, err error) {
+	return n.createInvite(ttl, true)
+}
+
+// InviteKey is the DHT key under which the maker of a short invite
+// provides itself, so that a joiner with friends in common finds it.
+func InviteKey(tag [tagSize]byte) cid.Cid {
+	h, _ := mh.Sum(append([]byte("cairn invite "), tag[:]...), mh.SHA2_256, -1)
+	return cid.NewCidV1(cid.Raw, h)
+}
+
+func (n *Node) createInvite(ttl time.Duration, short bool) (code string, expires time.Time, err error) {
 	if ttl <= 0 {
 		ttl = DefaultInviteTTL
 	}
@@ -184,6 +204,20 @@ func (n *Node) CreateInvite(ttl time.Duration) (code string, expires time.Time, 
 	expires, err = n.invites.add(secret, ttl)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("create invite: %w", err)
+	}
+	if short {
+		if n.dht != nil && n.dht.RoutingTable().Size() > 0 {
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := n.dht.Provide(ctx, InviteKey(inviteTag(secret)), true); err != nil {
+					n.log.Debug("invite not announced on the DHT", "err", err)
+				}
+			}()
+		}
+		return EncodeShortInvite(n.host.ID(), secret), expires, nil
 	}
 	code, err = EncodeInvite(n.host.Peerstore().PubKey(n.host.ID()), secret, inviteAddrs(n.host.Addrs()))
 	if err != nil {
@@ -281,6 +315,13 @@ func (n *Node) Join(ctx context.Context, code string) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
+	if inv.Peer == "" {
+		ai, err := n.findInviter(ctx, inv)
+		if err != nil {
+			return Peer{}, err
+		}
+		inv.Peer, inv.Addrs = ai.ID, ai.Addrs
+	}
 	if inv.Peer == n.host.ID() {
 		return Peer{}, errors.New("join: this invite code was made by this node")
 	}
@@ -353,6 +394,49 @@ func (n *Node) Join(ctx context.Context, code string) (Peer, error) {
 	n.log.Info("paired", "peer", inv.Peer.String(), "role", "joiner")
 	return p, nil
 }
+
+// ErrInviterNotFound is returned by Join for a short code whose maker was
+// neither seen on the LAN nor found through the DHT in time.
+var ErrInviterNotFound = errors.New("the node that made this short code was not found on the LAN or through friends; use the full code")
+
+// findInviter looks for the maker of a short code among the peers this
+// node knows (mDNS puts LAN peers there) and on the DHT.
+func (n *Node) findInviter(ctx context.Context, inv *Invite) (peer.AddrInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, findInviterTimeout)
+	defer cancel()
+	found := make(chan peer.AddrInfo, 1)
+	if n.dht != nil && n.dht.RoutingTable().Size() > 0 {
+		go func() {
+			for ai := range n.dht.FindProvidersAsync(ctx, InviteKey(inviteTag(inv.Secret)), 4) {
+				if bytes.Equal(idHash(ai.ID), inv.IDHash) {
+					select {
+					case found <- ai:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, id := range n.host.Peerstore().Peers() {
+			if id != n.host.ID() && bytes.Equal(idHash(id), inv.IDHash) {
+				return peer.AddrInfo{ID: id, Addrs: n.host.Peerstore().Addrs(id)}, nil
+			}
+		}
+		select {
+		case ai := <-found:
+			return ai, nil
+		case <-ctx.Done():
+			return peer.AddrInfo{}, fmt.Errorf("join: %w", ErrInviterNotFound)
+		case <-t.C:
+		}
+	}
+}
+
+const findInviterTimeout = 30 * time.Second
 
 // handlePair is the inviter's side of /cairn/pair/1.
 func (n *Node) handlePair(s network.Stream) {
