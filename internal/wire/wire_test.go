@@ -153,3 +153,38 @@ func TestMerkle(t *testing.T) {
 		})
 	}
 }
+
+// The largest answers the protocol allows must fit in one frame.
+func TestLargestMessagesFit(t *testing.T) {
+	c := NewCodec()
+	name := string(bytes.Repeat([]byte("a"), maxNameLen))
+	resp := &HasResp{Code: CodeOK, More: true}
+	for range MaxObjects {
+		resp.Entries = append(resp.Entries, Entry{Object: Object{"snapshots", name}, Size: MaxObjectSize, Hash: make([]byte, 32), Until: 253402300799})
+	}
+	if _, err := c.Marshal(resp); err != nil {
+		t.Fatalf("full has answer: %v", err)
+	}
+	audit := &AuditResp{Size: MaxObjectSize}
+	for range MaxAuditLeaves {
+		audit.Leaves = append(audit.Leaves, AuditLeaf{Index: 1 << 40, Data: make([]byte, LeafSize), Path: make([][]byte, 24)})
+		for i := range audit.Leaves[len(audit.Leaves)-1].Path {
+			audit.Leaves[len(audit.Leaves)-1].Path[i] = make([]byte, 32)
+		}
+	}
+	if _, err := c.Marshal(audit); err != nil {
+		t.Fatalf("full audit answer: %v", err)
+	}
+	del := &DeleteReq{}
+	for range MaxObjects {
+		del.Objects = append(del.Objects, Object{"snapshots", name})
+	}
+	body, err := c.Marshal(del)
+	if err != nil {
+		t.Fatalf("full delete request: %v", err)
+	}
+	req := &Request{Auth: Auth{OwnerPub: make([]byte, 32), Cert: make([]byte, MaxCertSize), Sig: make([]byte, 128)}, Body: body}
+	if _, err := c.Marshal(req); err != nil {
+		t.Fatalf("full delete request with its proof: %v", err)
+	}
+}
