@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
+	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-backup/cairn/internal/api"
@@ -58,6 +58,12 @@ func runDaemon(ctx context.Context, g *Globals, o daemonOptions) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	// go-libp2p's own logs: warnings and errors only, unless --verbose.
+	libLevel := slog.LevelWarn
+	if o.verbose {
+		libLevel = slog.LevelDebug
+	}
+	gologshim.SetDefaultHandler(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: libLevel}))
 	d := daemon.New(daemon.Config{
 		Node: p2p.Config{
 			Home: h, Listen: o.listen, NoMDNS: o.noMDNS, NoNATPortMap: o.noNATPortMap, NoRelay: o.noRelay,
@@ -105,10 +111,12 @@ func (g *Globals) withNode(ctx context.Context, fn func(ctx context.Context, c *
 	if !errors.Is(err, api.ErrNoDaemon) {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var handler slog.Handler = slog.DiscardHandler
 	if g.Getenv("CAIRN_DEBUG") != "" {
-		log = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		handler = slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
+	log := slog.New(handler)
+	gologshim.SetDefaultHandler(handler) // a short-lived node's libp2p logs too
 	d := daemon.New(daemon.Config{Node: p2p.Config{Home: h}, Ephemeral: true, Logger: log})
 	for _, extend := range daemonExtensions {
 		extend(d)
