@@ -48,7 +48,9 @@ type HostReader interface {
 type HostWriter interface {
 	// Put uploads size bytes from r whose SHA-256 is sum, to be kept until
 	// until. The host verifies the hash before keeping anything. Putting
-	// the same bytes again only extends the lease.
+	// the same bytes again only extends the lease; an implementation that
+	// learns the host already holds them returns nil without reading r
+	// (placement counts bytes sent by what it reads from r).
 	Put(ctx context.Context, h store.Handle, size int64, sum [32]byte, until time.Time, r io.Reader) error
 	// Renew extends the leases of hs to until. Objects the host does not
 	// hold are returned in missing (not an error).

@@ -113,6 +113,20 @@ func TestShardName(t *testing.T) {
 	}
 }
 
+func FuzzShardName(f *testing.F) {
+	f.Add("3f0c000000000000000000000000000000000000000000000000000000009a01-k3m2-s04")
+	f.Add("x-k1m1-s00")
+	f.Fuzz(func(t *testing.T, name string) {
+		id, red, i, ok := ParseShardName(name)
+		if !ok {
+			return
+		}
+		if red.Validate() != nil || !red.Coded() || i < 0 || i >= red.Pieces() || ShardName(id, red, i) != name {
+			t.Fatalf("accepted %q as %s %s %d", name, id, red, i)
+		}
+	})
+}
+
 func FuzzShardHeader(f *testing.F) {
 	pack := []byte("a small pack of bytes for the seed corpus")
 	id := sha256.Sum256(pack)

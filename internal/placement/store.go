@@ -3,7 +3,6 @@ package placement
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -143,10 +142,9 @@ func (s *Store) object(ctx context.Context, o *object) ([]byte, error) {
 	s.loading[o.h] = l
 	s.cacheMu.Unlock()
 
+	// Not ErrNotFound when the hosts are out of reach: the object exists,
+	// it is only unavailable now (ErrUnrecoverable).
 	l.data, l.err = s.e.fetchObject(ctx, o, s.hosts())
-	if l.err != nil && errors.Is(l.err, ErrUnrecoverable) {
-		l.err = fmt.Errorf("%w (%w)", l.err, store.ErrNotFound)
-	}
 	s.cacheMu.Lock()
 	delete(s.loading, o.h)
 	if l.err == nil {
