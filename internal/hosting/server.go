@@ -146,7 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		policy:   cfg.Policy,
 		lim:      cfg.Limits.withDefaults(),
 		codec:    wire.NewCodec(),
-		settings: cfg.Settings,
+		settings: cfg.Settings.normal(),
 		pending:  map[peer.ID]int64{},
 		seed:     maphash.MakeSeed(),
 	}
@@ -263,11 +263,23 @@ func (s *Server) Settings() Settings {
 }
 
 // SetSettings changes the sharing rules. Objects already held stay, even
-// if they now exceed the offer; only new puts are refused.
+// if they now exceed the offer; only new puts are refused. A MaxLease of
+// zero takes the default's; negative sizes and ratios count as zero.
 func (s *Server) SetSettings(st Settings) {
+	st = st.normal()
 	s.mu.Lock()
 	s.settings = st
 	s.mu.Unlock()
+}
+
+func (st Settings) normal() Settings {
+	if st.MaxLease <= 0 {
+		st.MaxLease = DefaultSettings().MaxLease
+	}
+	st.OfferBytes = max(0, st.OfferBytes)
+	st.FreeAllowance = max(0, st.FreeAllowance)
+	st.Ratio = max(0, st.Ratio)
+	return st
 }
 
 // Ledger returns, for every peer the host knows of, the bytes it keeps for
