@@ -50,7 +50,6 @@ reported and the exit code is non-zero.`,
 	f.BoolVar(&o.overwrite, "overwrite", false, "replace existing files even when they are newer than the snapshot's")
 	f.BoolVar(&o.verify, "verify", false, "read each file back and check it before it is put in place")
 	f.IntVar(&o.workers, "workers", 0, "files written at once (default: 2 × CPUs)")
-	_ = c.MarkFlagRequired("target")
 	return c
 }
 
@@ -59,7 +58,7 @@ reported and the exit code is non-zero.`,
 func splitSnapshotArg(arg string) (ref, path string, err error) {
 	ref, path, _ = strings.Cut(arg, ":")
 	if ref == "" {
-		return "", "", fmt.Errorf("%w: no snapshot in %q", ErrUsage, arg)
+		return "", "", errors.Join(ErrUsage, fmt.Errorf("no snapshot in %q (use SNAPSHOT or SNAPSHOT:PATH)", arg))
 	}
 	if path != "" {
 		path, err = snapshotPath(path)
@@ -101,6 +100,9 @@ type restoreEntryJSON struct {
 }
 
 func runRestore(ctx context.Context, g *Globals, o restoreOptions, arg string) error {
+	if o.target == "" {
+		return errors.Join(ErrUsage, errors.New("say where to restore with --target DIR (e.g. --target / to put files back where they were)"))
+	}
 	ref, path, err := splitSnapshotArg(arg)
 	if err != nil {
 		return err

@@ -110,7 +110,7 @@ func runVersions(ctx context.Context, g *Globals, p string) error {
 	}
 	if len(out) == 0 {
 		if folder {
-			return fmt.Errorf("%w: %s is a folder; list it with: cairn ls latest %s", ErrUsage, p, p)
+			return errors.Join(ErrUsage, fmt.Errorf("%s is a folder; list it with: cairn ls latest %s", p, p))
 		}
 		return fmt.Errorf("%w: %s is in none of the %d snapshots", restore.ErrNotFound, p, len(snaps))
 	}

@@ -209,14 +209,19 @@ func TestRestoreE2E(t *testing.T) {
 	})
 
 	t.Run("bad arguments", func(t *testing.T) {
-		for _, args := range [][]string{
-			{"restore", "latest:" + filepath.Join(src, "nope"), "--target", t.TempDir()},
-			{"restore", "ffffffff", "--target", t.TempDir()},
-			{"restore", "latest"},
+		for _, tc := range []struct {
+			args []string
+			code int
+		}{
+			{[]string{"restore", "latest:" + filepath.Join(src, "nope"), "--target", t.TempDir()}, 1},
+			{[]string{"restore", "ffffffff", "--target", t.TempDir()}, 16},
+			{[]string{"restore", "latest"}, 2},
+			{[]string{"restore", ":/x", "--target", t.TempDir()}, 2},
 		} {
+			args := tc.args
 			_, errOut, code := c.run(args...)
-			if code == 0 {
-				t.Errorf("cairn %s: exit 0", strings.Join(args, " "))
+			if code != tc.code {
+				t.Errorf("cairn %s: exit %d, want %d", strings.Join(args, " "), code, tc.code)
 			}
 			if lines := strings.Count(strings.TrimSpace(errOut), "\n") + 1; !strings.HasPrefix(errOut, "cairn: error:") || lines > 2 {
 				t.Errorf("cairn %s: stderr %q, want a one-line error (and a hint)", strings.Join(args, " "), errOut)
