@@ -2,8 +2,10 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -398,5 +400,65 @@ func TestStagedFilesCountOnlyAfterCheckpoint(t *testing.T) {
 	c2.db.QueryRowContext(ctx, `SELECT count(*) FROM run_files_staged`).Scan(&staged)
 	if n := count(c2, r.ID); n != 3 || staged != 0 {
 		t.Fatalf("after crash: %d files, %d staged; want 3, 0", n, staged)
+	}
+}
+
+func TestReusedPIDIsNotTheRunner(t *testing.T) {
+	if processStart(os.Getpid()) == "" {
+		t.Skip("no process start times here")
+	}
+	ctx := context.Background()
+	c, _ := openTest(t)
+	addSource(t, c, "docs")
+	r, _ := c.BeginRun(ctx, "docs", BeginOptions{})
+	// The run's PID is alive (a sleeping child) but started at another
+	// time than the process that began the run.
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	c.db.ExecContext(ctx, `UPDATE runs SET owner_pid = ?, owner_start = '1' WHERE id = ?`, cmd.Process.Pid, r.ID)
+	if ids, err := c.MarkInterrupted(ctx); err != nil || len(ids) != 1 {
+		t.Fatalf("reused PID: marked %v, %v", ids, err)
+	}
+	// With the right start time the same PID is alive.
+	r2, _ := c.BeginRun(ctx, "docs", BeginOptions{})
+	c.db.ExecContext(ctx, `UPDATE runs SET owner_pid = ?, owner_start = ? WHERE id = ?`, cmd.Process.Pid, processStart(cmd.Process.Pid), r2.ID)
+	if ids, err := c.MarkInterrupted(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("live runner marked: %v, %v", ids, err)
+	}
+}
+
+func TestMigrationFromVersion1(t *testing.T) {
+	// A catalog written by a cairn that knew only migration 1.
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`, migrations[0],
+		`INSERT INTO schema_version VALUES (1)`,
+		`INSERT INTO sources (name, paths, created, updated) VALUES ('docs', '["/d"]', 0, 0)`,
+		`INSERT INTO runs (source, kind, status, started) VALUES ('docs', 'full', 'ok', 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	c, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, _ := c.SchemaVersion(ctx); v != schemaVersion {
+		t.Fatalf("version %d after migrating, want %d", v, schemaVersion)
+	}
+	r, err := c.BeginRun(ctx, "docs", BeginOptions{})
+	if err != nil || r.Kind != KindIncremental {
+		t.Fatalf("run on a migrated catalog: %+v, %v", r, err)
 	}
 }

@@ -88,6 +88,9 @@ CREATE TABLE run_files_staged (
 );
 CREATE INDEX run_files_staged_run ON run_files_staged(run_id);
 `,
+	// 2: the start time of the process running a run, so a PID reused by
+	// another process is not taken for the runner.
+	`ALTER TABLE runs ADD COLUMN owner_start TEXT NOT NULL DEFAULT '';`,
 }
 
 // schemaVersion is the version this build writes.

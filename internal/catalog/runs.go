@@ -122,9 +122,9 @@ func (c *Catalog) BeginRun(ctx context.Context, source string, opts BeginOptions
 				kind = KindFull
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO runs (source_id, source, kind, status, started, resumed_from, owner_host, owner_boot, owner_pid)
-			VALUES (?,?,?,?,?,?,?,?,?)`, srcID, source, kind, StatusRunning, now.UnixMilli(), resumed,
-			c.self.host, c.self.boot, c.self.pid)
+		res, err := tx.ExecContext(ctx, `INSERT INTO runs (source_id, source, kind, status, started, resumed_from, owner_host, owner_boot, owner_pid, owner_start)
+			VALUES (?,?,?,?,?,?,?,?,?,?)`, srcID, source, kind, StatusRunning, now.UnixMilli(), resumed,
+			c.self.host, c.self.boot, c.self.pid, c.self.start)
 		if err != nil {
 			return err
 		}
@@ -317,7 +317,7 @@ func (c *Catalog) markInterrupted(ctx context.Context, tx *sql.Tx, source string
 
 // markInterruptedIDs does MarkInterrupted for one source, or all if "".
 func (c *Catalog) markInterruptedIDs(ctx context.Context, tx *sql.Tx, source string) ([]int64, error) {
-	q := `SELECT id, owner_host, owner_boot, owner_pid FROM runs WHERE status = 'running'`
+	q := `SELECT id, owner_host, owner_boot, owner_pid, owner_start FROM runs WHERE status = 'running'`
 	args := []any{}
 	if source != "" {
 		q += ` AND source = ?`
@@ -331,7 +331,7 @@ func (c *Catalog) markInterruptedIDs(ctx context.Context, tx *sql.Tx, source str
 	for rows.Next() {
 		var id int64
 		var o owner
-		if err := rows.Scan(&id, &o.host, &o.boot, &o.pid); err != nil {
+		if err := rows.Scan(&id, &o.host, &o.boot, &o.pid, &o.start); err != nil {
 			rows.Close()
 			return nil, err
 		}
