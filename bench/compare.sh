@@ -193,6 +193,7 @@ ratio() {
 v() { echo "${R[$1]:-–}"; }
 
 src="$(corpus 1)"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 warm "$src"
 for t in $tools; do
 	log "== $t"
@@ -272,7 +273,8 @@ versions+=", $(go version | awk '{print $3}')"
 report="$(
 	echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
-	echo "- machine: $(nproc) cores ($cpu), $mem RAM, $os, kernel $(uname -r)"
+	echo "- machine: $(nproc) cores ($cpu), $mem RAM, $os, kernel $(uname -r);"
+	echo "  load average at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- versions: $versions"
 	echo "- corpus: \`go run ./bench/gencorpus -size $size -seed $seed\`, $(head -1 "$src.summary" | sed 's/^corpus: //'):"
 	echo
