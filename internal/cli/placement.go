@@ -31,7 +31,7 @@ func hostList(r *repo.Repository, fs []p2p.Peer) ([]byte, error) {
 	for _, f := range fs {
 		l.Hosts = append(l.Hosts, repo.HostInfo{NodeID: f.ID.String(), Name: f.Name, Addrs: f.Addrs})
 	}
-	return r.SealHostList(l)
+	return repo.SealHostList(r.Keys(), l)
 }
 
 // placeOnPeers places the home's repository on its friends' nodes after a

@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/local"
+	"github.com/cairn-backup/cairn/internal/store/tiered"
 )
 
 var errNoPassphrase = errors.New("no passphrase given and no terminal to ask on")
@@ -143,7 +144,10 @@ func (g *Globals) openStore() (store.Store, string, bool, error) {
 }
 
 // openRepo opens the repository with the passphrase, without loading the
-// index (commands that need it call LoadIndex).
+// index (commands that need it call LoadIndex). The home's repository
+// reads what it does not keep locally (packs after a recovery, or placed
+// with --no-local) from the owner's hosts, through a node started only
+// when such a read happens.
 func (g *Globals) openRepo(ctx context.Context) (*repo.Repository, error) {
 	st, dir, inHome, err := g.openStore()
 	if err != nil {
@@ -153,10 +157,26 @@ func (g *Globals) openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
+	var keys *crypto.Keys
+	if inHome {
+		h, err := g.home()
+		if err != nil {
+			return nil, err
+		}
+		if len(friends(h)) > 0 {
+			st = tiered.New(st, func(ctx context.Context) (store.Store, error) {
+				if keys == nil {
+					return nil, errors.New("repository not open")
+				}
+				return g.openPeerReader(ctx, h, keys)
+			}, true)
+		}
+	}
 	r, err := repo.Open(ctx, st, pw, repo.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
+	keys = r.Keys()
 	if inHome {
 		if err := g.afterUnlock(r); err != nil {
 			return nil, err
@@ -172,24 +192,29 @@ type ownerFile struct {
 }
 
 // afterUnlock records the owner in the home, so the node can say whom it
-// acts for without the passphrase.
+// acts for without the passphrase, and certifies the node.
 func (g *Globals) afterUnlock(r *repo.Repository) error {
 	h, err := g.home()
 	if err != nil {
 		return err
 	}
-	of := ownerFile{OwnerID: r.Keys().OwnerID(), OwnerPub: base64.StdEncoding.EncodeToString(r.Keys().OwnerPublic())}
-	if b, err := os.ReadFile(h.OwnerPath()); err == nil {
-		var cur ownerFile
-		if json.Unmarshal(b, &cur) == nil && cur == of {
-			return g.issueNodeCert(h, r.Keys())
-		}
-	}
-	b, _ := json.MarshalIndent(of, "", "  ")
-	if err := home.WriteFileAtomic(h.OwnerPath(), b, 0o600); err != nil {
+	if err := writeOwner(h, r.Keys()); err != nil {
 		return err
 	}
 	return g.issueNodeCert(h, r.Keys())
+}
+
+// writeOwner writes home/owner.json unless it says so already.
+func writeOwner(h home.Home, keys *crypto.Keys) error {
+	of := ownerFile{OwnerID: keys.OwnerID(), OwnerPub: base64.StdEncoding.EncodeToString(keys.OwnerPublic())}
+	if b, err := os.ReadFile(h.OwnerPath()); err == nil {
+		var cur ownerFile
+		if json.Unmarshal(b, &cur) == nil && cur == of {
+			return nil
+		}
+	}
+	b, _ := json.MarshalIndent(of, "", "  ")
+	return home.WriteFileAtomic(h.OwnerPath(), b, 0o600)
 }
 
 // issueNodeCert certifies this home's node for the owner, unless a

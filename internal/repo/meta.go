@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/cairn-backup/cairn/internal/crypto"
 )
 
 var adMeta = []byte("cairn meta v1")
@@ -25,21 +27,21 @@ type HostInfo struct {
 }
 
 // SealHostList encrypts a host list for storage on hosts.
-func (r *Repository) SealHostList(l *HostList) ([]byte, error) {
+func SealHostList(keys *crypto.Keys, l *HostList) ([]byte, error) {
 	l.Version = 1
 	js, err := json.Marshal(l)
 	if err != nil {
 		return nil, err
 	}
-	return r.keys.Seal(nil, js, adMeta), nil
+	return keys.Seal(nil, js, adMeta), nil
 }
 
 // OpenHostList decrypts a host list.
-func (r *Repository) OpenHostList(b []byte) (*HostList, error) {
+func OpenHostList(keys *crypto.Keys, b []byte) (*HostList, error) {
 	if len(b) > 1<<20 {
 		return nil, fmt.Errorf("host list: %w: too large", ErrCorrupt)
 	}
-	pt, err := r.keys.Open(nil, b, adMeta)
+	pt, err := keys.Open(nil, b, adMeta)
 	if err != nil {
 		return nil, fmt.Errorf("host list: %w", ErrCorrupt)
 	}

@@ -212,11 +212,12 @@ func (r *Repository) Index() *MasterIndex { return r.index }
 // Now returns the repository's clock reading.
 func (r *Repository) Now() time.Time { return r.now() }
 
-// Close releases resources. It does not flush: call Flush first.
+// Close releases resources, the store's included. It does not flush: call
+// Flush first.
 func (r *Repository) Close() error {
 	r.enc.Close()
 	r.dec.Close()
-	return nil
+	return r.st.Close()
 }
 
 // LoadIndex reads every index object not read before into memory.

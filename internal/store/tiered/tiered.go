@@ -89,27 +89,22 @@ func (s *Store) Stat(ctx context.Context, h store.Handle) (store.Info, error) {
 	return r.Stat(ctx, h)
 }
 
-// List implements store.Store: the union of both, each object once. Packs
-// are listed from the remote store only when it is already open or when
-// nothing is kept locally.
+// List implements store.Store. With local writes everything the machine
+// made is local and metadata is always kept locally, so the local listing
+// is complete and the network is not started for it. Without local writes
+// (packs live on peers only) it is the union of both, each object once.
 func (s *Store) List(ctx context.Context, t store.Type, fn func(store.Info) error) error {
 	seen := map[string]bool{}
 	err := s.local.List(ctx, t, func(i store.Info) error {
 		seen[i.Handle.Name] = true
 		return fn(i)
 	})
-	if err != nil {
+	if err != nil || s.writeLocal || t == store.Lock {
 		return err
 	}
-	if t == store.Lock {
-		return nil // locks are local to the machine that runs the repository
-	}
-	r, rerr := s.getRemote(ctx)
-	if rerr != nil {
-		if s.writeLocal {
-			return nil // everything written is local: peers add nothing new
-		}
-		return rerr
+	r, err := s.getRemote(ctx)
+	if err != nil {
+		return err
 	}
 	return r.List(ctx, t, func(i store.Info) error {
 		if seen[i.Handle.Name] {
