@@ -198,17 +198,28 @@ func (n *Node) dialFriend(ctx context.Context, ai peer.AddrInfo) error {
 	return err
 }
 
-// pingLoop measures the RTT of connected known peers.
+// statusEvery is how many ping rounds pass between status refreshes.
+const statusEvery = 10
+
+// pingLoop measures the RTT of connected known peers, and every
+// statusEvery rounds refreshes the status of connected friends and
+// community peers (their offer and free space change).
 func (n *Node) pingLoop(ctx context.Context) {
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
-	for {
+	for round := 1; ; round++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		for _, p := range n.peers.List() {
+			if round%statusEvery == 0 && (p.Trust == TrustFriend || p.Trust == TrustCommunity) &&
+				n.host.Network().Connectedness(p.ID) == network.Connected {
+				if err := n.RefreshStatus(ctx, p.ID); err != nil {
+					n.log.Debug("status exchange failed", "peer", p.ID.String(), "err", err)
+				}
+			}
 			if p.Trust == TrustBlocked || n.host.Network().Connectedness(p.ID) != network.Connected {
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	ccrypto "github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/home"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -311,5 +312,41 @@ func TestNoPublicBootstrap(t *testing.T) {
 	}
 	if c := len(n.Host().Network().Conns()); c != 0 {
 		t.Fatalf("%d connections without friends", c)
+	}
+}
+
+// Pairing carries the owner's certificate of each node: each side learns
+// the other's owner ID from a certificate it verified.
+func TestPairingExchangesCertificates(t *testing.T) {
+	ctx := context.Background()
+	master, err := ccrypto.NewMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := ccrypto.Derive(master)
+	dirA := t.TempDir()
+	if err := IssueNodeCert(home.Home{Dir: dirA}, keys); err != nil {
+		t.Fatal(err)
+	}
+	assertMode(t, home.Home{Dir: dirA}.NodeCertPath(), 0o600)
+	a := startNode(t, testConfig(t, dirA))
+	if got := a.Owner().ID; got != keys.OwnerID() {
+		t.Fatalf("owner from certificate: %q, want %q", got, keys.OwnerID())
+	}
+	b := startNode(t, testConfig(t, t.TempDir()))
+	code, _, err := a.CreateInvite(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Join(ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OwnerID != keys.OwnerID() || len(p.Cert) == 0 {
+		t.Fatalf("B's row for A: owner %q, cert %d bytes", p.OwnerID, len(p.Cert))
+	}
+	c, err := ccrypto.ParseNodeCert(p.Cert)
+	if err != nil || c.Verify(a.ID().String(), time.Now()) != nil {
+		t.Fatalf("stored certificate does not verify: %v", err)
 	}
 }
