@@ -74,19 +74,22 @@ func ParseRate(s string) (int64, error) {
 	return int64(r), nil
 }
 
-// FormatRate formats bytes per second for people.
+// FormatRate formats bytes per second for people, exactly, in the units
+// ParseRate reads: binary units when the rate is a whole number of them,
+// else decimal ones, e.g. "10MiB/s", "500kB/s".
 func FormatRate(bps int64) string {
 	if bps <= 0 {
 		return "unlimited"
 	}
-	units := []string{"B/s", "KiB/s", "MiB/s", "GiB/s"}
-	v := float64(bps)
-	u := 0
-	for v >= 1024 && u < len(units)-1 && math.Mod(v, 1024) == 0 {
-		v /= 1024
-		u++
+	for _, u := range []struct {
+		n    int64
+		name string
+	}{{1 << 30, "GiB"}, {1000 * 1000 * 1000, "GB"}, {1 << 20, "MiB"}, {1000 * 1000, "MB"}, {1 << 10, "KiB"}, {1000, "kB"}} {
+		if bps%u.n == 0 {
+			return strconv.FormatInt(bps/u.n, 10) + u.name + "/s"
+		}
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64) + units[u]
+	return strconv.FormatInt(bps, 10) + "B/s"
 }
 
 // NewLimiter returns a token bucket of bps bytes per second, or nil (no

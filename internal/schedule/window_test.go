@@ -245,3 +245,18 @@ func FuzzParseRate(f *testing.F) {
 		}
 	})
 }
+
+func TestFormatRateRoundTrips(t *testing.T) {
+	for _, tc := range []struct {
+		in   int64
+		want string
+	}{{10 << 20, "10MiB/s"}, {10000000, "10MB/s"}, {500000, "500kB/s"}, {1536, "1536B/s"}, {1234, "1234B/s"}, {0, "unlimited"}} {
+		got := FormatRate(tc.in)
+		if got != tc.want {
+			t.Errorf("FormatRate(%d) = %q, want %q", tc.in, got, tc.want)
+		}
+		if back, err := ParseRate(got); err != nil || back != tc.in {
+			t.Errorf("ParseRate(%q) = %d, %v; want %d", got, back, err, tc.in)
+		}
+	}
+}
