@@ -209,7 +209,7 @@ func TestNATRelay(t *testing.T) {
 	l.link(nat, "wan0", "198.51.100.3/24", wan, "", "")
 	l.link(a, "eth0", "10.213.9.2/24", nat, "lan0", "10.213.9.1/24")
 	l.in(a, "ip", "route", "add", "default", "via", "10.213.9.1")
-	l.in(nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	l.in(nat, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
 	if out, err := exec.Command("ip", "netns", "exec", nat, "iptables", "-t", "nat", "-A", "POSTROUTING",
 		"-o", "wan0", "-j", "MASQUERADE").CombinedOutput(); err != nil {
 		t.Skipf("iptables NAT not available here: %v: %s", err, out)
