@@ -168,7 +168,7 @@ func (d *differ) trees(ctx context.Context, dir string, a, b *crypto.ID) error {
 }
 
 func subtree(n *repo.Node) *crypto.ID {
-	if n == nil || n.Type != repo.NodeDir {
+	if n == nil {
 		return nil
 	}
 	return n.Subtree
@@ -206,7 +206,7 @@ func (d *differ) node(ctx context.Context, dir string, a, b *repo.Node) error {
 			return err
 		}
 		return d.node(ctx, dir, nil, b)
-	case a.Type == repo.NodeDir:
+	case a.Subtree != nil || b.Subtree != nil:
 		if d.withMeta && metaChanged(a, b) {
 			if err := d.emit(diffEntry{Path: p, Change: changeMetadata, Type: a.Type}); err != nil {
 				return err

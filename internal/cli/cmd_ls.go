@@ -58,7 +58,7 @@ func walkTree(ctx context.Context, r *repo.Repository, id crypto.ID, dir string,
 		if err := fn(p, n); err != nil {
 			return err
 		}
-		if n.Type == repo.NodeDir && n.Subtree != nil {
+		if n.Subtree != nil {
 			if err := walkTree(ctx, r, *n.Subtree, p, fn); err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ func runLs(ctx context.Context, g *Globals, ref, p string, long bool) error {
 		if err := emit(p, n); err != nil {
 			return err
 		}
-		if n.Type != repo.NodeDir || n.Subtree == nil {
+		if n.Subtree == nil {
 			return finishLs(g, arr, tw)
 		}
 		root, dir = *n.Subtree, p

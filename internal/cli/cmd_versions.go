@@ -92,7 +92,7 @@ func runVersions(ctx context.Context, g *Globals, p string) error {
 			continue
 		}
 		n := chain[len(chain)-1]
-		if n.Type == repo.NodeDir {
+		if n.Subtree != nil {
 			folder = true
 			continue
 		}

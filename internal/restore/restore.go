@@ -232,7 +232,7 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 		ds := top
 		var entered []*dirState
 		for _, n := range chain[:len(chain)-1] {
-			ds = rs.enterDir(ds, n)
+			ds = rs.enterDir(ds, asFolder(n))
 			if ds == nil {
 				break
 			}
@@ -289,7 +289,7 @@ func FindPath(ctx context.Context, r *repo.Repository, root crypto.ID, include s
 		}
 		chain = append(chain, n)
 		if i < len(parts)-1 {
-			if n.Type != repo.NodeDir || n.Subtree == nil {
+			if n.Subtree == nil {
 				return nil, fmt.Errorf("%w: %s (%s is not a folder)", ErrNotFound, include, "/"+strings.Join(parts[:i+1], "/"))
 			}
 			tree = *n.Subtree
@@ -459,6 +459,11 @@ func (rs *restorer) walkTree(ctx context.Context, ds *dirState, id crypto.ID) {
 
 func (rs *restorer) restoreNode(ctx context.Context, parent *dirState, n *repo.Node) {
 	p := filepath.Join(parent.path, n.Name)
+	if n.Subtree != nil {
+		// Older backups stored a folder above a backed-up path as the
+		// symlink it was reached through, with the folder's subtree.
+		n = asFolder(n)
+	}
 	switch n.Type {
 	case repo.NodeDir:
 		ds := rs.enterDir(parent, n)
@@ -478,6 +483,17 @@ func (rs *restorer) restoreNode(ctx context.Context, parent *dirState, n *repo.N
 	default:
 		rs.fail(p, n.Type, fmt.Errorf("unknown entry type %q", n.Type))
 	}
+}
+
+// asFolder turns a node with a subtree into a plain folder; folders are
+// returned as they are.
+func asFolder(n *repo.Node) *repo.Node {
+	if n.Type == repo.NodeDir {
+		return n
+	}
+	c := *n
+	c.Type, c.Mode, c.LinkTarget = repo.NodeDir, uint32(fs.ModeDir|0o755), ""
+	return &c
 }
 
 // newer reports whether what is on disk is newer than the snapshot's

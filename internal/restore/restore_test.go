@@ -574,3 +574,20 @@ func TestCancelLeavesNoTemporaryFiles(t *testing.T) {
 		return err
 	}))
 }
+
+// TestPathBelowSymlinkedFolder: a path given through a symlinked folder
+// (/x/link/file, link → real) restores as folders and the file, not as a
+// symlink that hides the file.
+func TestPathBelowSymlinkedFolder(t *testing.T) {
+	r, _ := newRepo(t)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "real", "file"), []byte("below a link"), 0o644)
+	must(t, os.Symlink("real", filepath.Join(dir, "link")))
+	snap := backupPaths(t, r, filepath.Join(dir, "link", "file"))
+	target := t.TempDir()
+	sum, _ := restoreRun(t, r, snap, restore.Options{Target: target})
+	got, err := os.ReadFile(filepath.Join(target, dir, "link", "file"))
+	if err != nil || string(got) != "below a link" || sum.Files != 1 {
+		t.Fatalf("file below a symlinked folder: %q, %v (summary %+v)", got, err, sum)
+	}
+}
