@@ -107,14 +107,17 @@ func (s *Server) handler(proto protocol.ID) network.StreamHandler {
 	return func(st network.Stream) {
 		remote := st.Conn().RemotePeer()
 		log := s.log.With("peer", remote.String(), "protocol", string(proto))
-		release, outcome := s.limits.admit(remote)
+		release, outcome, refusals := s.limits.admit(remote)
 		switch outcome {
 		case refusedBanned:
 			log.Debug("refused stream of a cut-off peer")
 			st.Reset()
 			return
 		case refusedBusy, refusedRate:
-			log.Warn("refused stream: peer over its limits", "rate", outcome == refusedRate)
+			// A flood must not flood the log: the 1st, 2nd, 4th, 8th… refusal.
+			if refusals&(refusals-1) == 0 {
+				log.Warn("refused stream: peer over its limits", "rate", outcome == refusedRate, "refusals", refusals)
+			}
 			st.Reset()
 			return
 		}
@@ -187,7 +190,7 @@ func (s *Server) serve(ctx context.Context, st network.Stream, proto protocol.ID
 	}
 	msg = strings.TrimPrefix(msg, code.String()+": ")
 	if len(msg) > wire.MaxMessageLen {
-		msg = msg[:wire.MaxMessageLen]
+		msg = strings.ToValidUTF8(msg[:wire.MaxMessageLen], "")
 	}
 	if err := s.codec.WriteMsg(st, refusal(proto, code, msg)); err != nil {
 		return writeErr(err)

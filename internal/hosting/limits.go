@@ -75,9 +75,10 @@ type limiter struct {
 }
 
 type peerLimit struct {
-	active int
-	bucket *rate.Limiter
-	seen   time.Time
+	active   int
+	bucket   *rate.Limiter
+	seen     time.Time
+	refusals uint64 // streams refused for rate or concurrency
 }
 
 func newLimiter(l Limits) *limiter {
@@ -93,13 +94,14 @@ const (
 )
 
 // admit takes a stream slot for p; release must be called when it ends.
-func (l *limiter) admit(p peer.ID) (release func(), outcome int) {
+// refusals counts the peer's refused streams so far.
+func (l *limiter) admit(p peer.ID) (release func(), outcome int, refusals uint64) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if until, ok := l.banned[p]; ok {
 		if now.Before(until) {
-			return nil, refusedBanned
+			return nil, refusedBanned, 0
 		}
 		delete(l.banned, p)
 	}
@@ -113,10 +115,12 @@ func (l *limiter) admit(p peer.ID) (release func(), outcome int) {
 	}
 	pl.seen = now
 	if !pl.bucket.AllowN(now, 1) {
-		return nil, refusedRate
+		pl.refusals++
+		return nil, refusedRate, pl.refusals
 	}
 	if l.total >= l.lim.Streams || pl.active >= l.lim.StreamsPerPeer {
-		return nil, refusedBusy
+		pl.refusals++
+		return nil, refusedBusy, pl.refusals
 	}
 	l.total++
 	pl.active++
@@ -128,7 +132,7 @@ func (l *limiter) admit(p peer.ID) (release func(), outcome int) {
 			pl.active--
 			l.mu.Unlock()
 		})
-	}, admitted
+	}, admitted, pl.refusals
 }
 
 // sweep forgets idle peers and served penalties. Called with mu held.
