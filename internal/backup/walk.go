@@ -116,8 +116,11 @@ func (a *archiver) saveTrie(ctx context.Context, t *trie, dirPath, name string, 
 		if name == "" {
 			return &repo.Node{Name: "/", Type: repo.NodeDir, Mode: uint32(fs.ModeDir | 0o755)}, nil
 		}
-		fi, err := os.Lstat(dirPath)
-		if err != nil {
+		// Stat, not Lstat: a folder above a backed-up path may be reached
+		// through a symlink (/var/run → /run); it holds the path, so it
+		// is stored as the folder it leads to.
+		fi, err := os.Stat(dirPath)
+		if err != nil || !fi.IsDir() {
 			return &repo.Node{Name: name, Type: repo.NodeDir, Mode: uint32(fs.ModeDir | 0o755)}, nil
 		}
 		return a.nodeFromInfo(dirPath, fi)
