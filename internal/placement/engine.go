@@ -342,6 +342,25 @@ type Counts struct {
 type syncState struct {
 	mu  sync.Mutex
 	sum Summary
+	// failed holds the hosts that failed a put in this call: they are not
+	// asked again until the next call, so one hanging host costs one
+	// timeout, not one per object.
+	failed map[string]bool
+}
+
+func (s *syncState) hostFailed(id string) {
+	s.mu.Lock()
+	if s.failed == nil {
+		s.failed = map[string]bool{}
+	}
+	s.failed[id] = true
+	s.mu.Unlock()
+}
+
+func (s *syncState) usable(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.failed[id]
 }
 
 func (s *syncState) fail(err error) {
@@ -696,7 +715,17 @@ func (e *Engine) fill(ctx context.Context, src store.Reader, given []byte, o *ob
 	online := onlineSet(hosts)
 	tasks, targets := e.planLocked(o, e.rankLocked(hosts), online)
 	e.mu.Unlock()
-	if len(tasks) == 0 {
+	ok := targets[:0:0]
+	for _, c := range targets {
+		if st.usable(c.ID()) {
+			ok = append(ok, c)
+		}
+	}
+	if o.meta() {
+		tasks = tasks[:len(ok)]
+	}
+	targets = ok
+	if len(tasks) == 0 || len(targets) == 0 {
 		return nil
 	}
 	data, err := e.pieceBytes(ctx, src, given, o, hosts)
@@ -712,6 +741,7 @@ func (e *Engine) fill(ctx context.Context, src store.Reader, given []byte, o *ob
 				defer wg.Done()
 				if err := e.put(ctx, c, o, 0, data[0], st); err != nil {
 					st.fail(err)
+					st.hostFailed(c.ID())
 					e.log.Info("put failed", "host", c.ID(), "object", o.h.String(), "err", err)
 				}
 			}()
@@ -729,7 +759,7 @@ func (e *Engine) fill(ctx context.Context, src store.Reader, given []byte, o *ob
 		for len(queue) > 0 {
 			c := queue[0]
 			queue = queue[1:]
-			if c.Info.FreeBytes > 0 && c.Info.FreeBytes < size {
+			if (c.Info.FreeBytes > 0 && c.Info.FreeBytes < size) || !st.usable(c.ID()) {
 				continue
 			}
 			return c, true
@@ -755,6 +785,7 @@ func (e *Engine) fill(ctx context.Context, src store.Reader, given []byte, o *ob
 					return
 				}
 				st.fail(err)
+				st.hostFailed(c.ID())
 				e.log.Info("put failed, trying another host", "host", c.ID(), "object", o.h.String(), "piece", t.idx, "err", err)
 				if ctx.Err() != nil {
 					return

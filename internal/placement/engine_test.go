@@ -526,3 +526,25 @@ func TestEndedLeasesDoNotCount(t *testing.T) {
 		t.Fatalf("after renewal: %+v", st.Packs)
 	}
 }
+
+func TestAuditOfSilentHost(t *testing.T) {
+	v := newEnv(t, 3, Replicas(3))
+	v.baseTimeout = 100 * time.Millisecond
+	v.e = v.open("silent.db", Replicas(3))
+	v.populate(2, 9000)
+	v.sync(SyncOptions{})
+	v.hosts[0].set(func(f *fakeHost) { f.slow = true })
+	rep, err := v.e.Audit(v.ctx, v.cands(), 1000)
+	if err != nil || rep.Errors == 0 || rep.Failed != 0 || rep.Passed == 0 {
+		t.Fatalf("audit: %+v %v", rep, err)
+	}
+	st, _ := v.e.Status(v.ctx, 0)
+	for _, h := range st.Hosts {
+		if h.Bad != 0 {
+			t.Fatalf("a silent host's copies were marked bad: %+v", h)
+		}
+		if h.ID == "host00" && h.Reputation >= 0.5 {
+			t.Fatalf("silence did not count against the host: %+v", h)
+		}
+	}
+}

@@ -396,47 +396,72 @@ func (e *Engine) Audit(ctx context.Context, hosts []Candidate, n int) (AuditRepo
 	}
 	e.mu.Unlock()
 
+	// Hosts in parallel, each host's challenges one after the other: a
+	// host that does not answer delays only its own audits.
+	perHost := map[string][]int{}
 	for i, pk := range all {
-		if ctx.Err() != nil {
-			break
-		}
-		rep.Checked++
-		failed, err := e.auditOne(ctx, pk.p, pk.host, leaves[i])
-		ok := err == nil
-		msg := "ok"
-		switch {
-		case ok:
-			rep.Passed++
-		case failed:
-			rep.Failed++
-			msg = err.Error()
-			e.log.Warn("audit failed", "host", pk.host.ID(), "piece", pk.p.h.String(), "err", err)
-		default:
-			rep.Errors++
-			msg = err.Error()
-			e.log.Info("audit not answered", "host", pk.host.ID(), "piece", pk.p.h.String(), "err", err)
-		}
-		e.mu.Lock()
-		h := e.hosts[pk.host.ID()]
-		if ok {
-			h.auditsOK++
-		} else {
-			h.auditsFailed++
-		}
-		dbErr := e.db.saveHost(ctx, h)
-		if dbErr == nil {
-			dbErr = e.db.addAudit(ctx, e.now(), pk.host.ID(), pk.p, ok, msg)
-		}
-		if r := pk.p.at[pk.host.ID()]; failed && r != nil && r.state == stateOK {
-			r.state = stateBad
-			if dbErr == nil {
-				dbErr = e.db.savePlacement(ctx, pk.p, pk.host.ID(), r)
+		perHost[pk.host.ID()] = append(perHost[pk.host.ID()], i)
+	}
+	var mu sync.Mutex // guards rep and dbErr
+	var dbErr error
+	var wg sync.WaitGroup
+	for _, idxs := range perHost {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range idxs {
+				if ctx.Err() != nil {
+					return
+				}
+				pk := all[i]
+				failed, err := e.auditOne(ctx, pk.p, pk.host, leaves[i])
+				ok := err == nil
+				msg := "ok"
+				mu.Lock()
+				rep.Checked++
+				switch {
+				case ok:
+					rep.Passed++
+				case failed:
+					rep.Failed++
+					msg = err.Error()
+					e.log.Warn("audit failed", "host", pk.host.ID(), "piece", pk.p.h.String(), "err", err)
+				default:
+					rep.Errors++
+					msg = err.Error()
+					e.log.Info("audit not answered", "host", pk.host.ID(), "piece", pk.p.h.String(), "err", err)
+				}
+				mu.Unlock()
+				e.mu.Lock()
+				h := e.hosts[pk.host.ID()]
+				if ok {
+					h.auditsOK++
+				} else {
+					h.auditsFailed++
+				}
+				err = e.db.saveHost(ctx, h)
+				if err == nil {
+					err = e.db.addAudit(ctx, e.now(), pk.host.ID(), pk.p, ok, msg)
+				}
+				if r := pk.p.at[pk.host.ID()]; failed && r != nil && r.state == stateOK {
+					r.state = stateBad
+					if err == nil {
+						err = e.db.savePlacement(ctx, pk.p, pk.host.ID(), r)
+					}
+				}
+				e.mu.Unlock()
+				if err != nil {
+					mu.Lock()
+					dbErr = err
+					mu.Unlock()
+					return
+				}
 			}
-		}
-		e.mu.Unlock()
-		if dbErr != nil {
-			return rep, fmt.Errorf("record audit: %w", dbErr)
-		}
+		}()
+	}
+	wg.Wait()
+	if dbErr != nil {
+		return rep, fmt.Errorf("record audit: %w", dbErr)
 	}
 	return rep, ctx.Err()
 }
