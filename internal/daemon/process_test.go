@@ -162,7 +162,7 @@ func peersJSON(t *testing.T, dir string) []map[string]any {
 func TestProcessPairingRestartAndAPIKey(t *testing.T) {
 	dirA, dirB := loopbackHome(t), loopbackHome(t)
 	a := startDaemon(t, dirA)
-	startDaemon(t, dirB)
+	b := startDaemon(t, dirB)
 
 	var idA, idB api.ID
 	if err := json.Unmarshal([]byte(mustCairn(t, dirA, "id", "--json")), &idA); err != nil {
@@ -223,10 +223,24 @@ func TestProcessPairingRestartAndAPIKey(t *testing.T) {
 		t.Fatalf("offer after restart: %+v %v", off, err)
 	}
 
+	// A daemon killed hard leaves a stale daemon.json: commands start their
+	// own node, and a new daemon starts over it.
+	_ = b.cmd.Process.Kill()
+	<-b.done
+	b.done <- nil
+	if _, err := os.Stat(filepath.Join(dirB, "daemon.json")); err != nil {
+		t.Fatalf("daemon.json after SIGKILL: %v", err)
+	}
+	var idB2 api.ID
+	if err := json.Unmarshal([]byte(mustCairn(t, dirB, "id", "--json")), &idB2); err != nil || idB2.NodeID != idB.NodeID {
+		t.Fatalf("id with a stale daemon.json: %+v %v", idB2, err)
+	}
+	startDaemon(t, dirB)
+
 	// The API refuses requests without the key.
 	var df api.Daemon
-	b, _ := os.ReadFile(filepath.Join(dirA, "daemon.json"))
-	if err := json.Unmarshal(b, &df); err != nil {
+	raw, _ := os.ReadFile(filepath.Join(dirA, "daemon.json"))
+	if err := json.Unmarshal(raw, &df); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Get("http://" + df.Addr + api.PathPeers)
