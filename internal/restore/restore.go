@@ -225,6 +225,8 @@ func Run(ctx context.Context, r *repo.Repository, snap *repo.Snapshot, opts Opti
 	stopProgress := rs.startProgress(start)
 
 	top := newDirState(target, nil, nil)
+	top.snapPath = "/"
+	rs.above = foldersAbove(snap.Paths, opts.Include)
 	if len(chain) == 0 {
 		rs.walkTree(ctx, top, snap.Tree)
 	} else {
@@ -313,6 +315,9 @@ type restorer struct {
 	batchBytes int64
 
 	links map[linkKey]*linkState // used by the walker only
+	// above holds the snapshot paths of the folders above the backed-up
+	// paths and above Include: existing ones are not changed.
+	above map[string]bool
 	zeros sync.Map               // IDs of blobs known to be all zeros
 
 	files, dirs, bytes, errs atomic.Int64
@@ -332,6 +337,8 @@ type dirState struct {
 	// absent is set in a dry run for a folder that would be created:
 	// nothing below it exists yet.
 	absent bool
+	// snapPath is the folder's path inside the snapshot.
+	snapPath string
 }
 
 func newDirState(p string, n *repo.Node, parent *dirState) *dirState {
@@ -538,7 +545,32 @@ func (rs *restorer) enterDir(parent *dirState, n *repo.Node) *dirState {
 	rs.report(Entry{Path: p, Type: repo.NodeDir, Action: action})
 	ds := newDirState(p, n, parent)
 	ds.absent = rs.opts.DryRun && action != ActionExisting
+	ds.snapPath = path.Join(parent.snapPath, n.Name)
+	if action == ActionExisting && rs.above[ds.snapPath] {
+		// A folder that only leads to what is restored and is there
+		// already keeps its own metadata.
+		ds.node = nil
+	}
 	return ds
+}
+
+// foldersAbove returns the folders strictly above each path, in the
+// slash-separated form paths have inside a snapshot.
+func foldersAbove(paths []string, include string) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range append(paths, include) {
+		if p == "" {
+			continue
+		}
+		p = path.Clean("/" + filepath.ToSlash(p))
+		if vol := filepath.VolumeName(p[1:]); vol != "" {
+			p = "/" + strings.TrimSuffix(vol, ":") + p[1+len(vol):]
+		}
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			out[d] = true
+		}
+	}
+	return out
 }
 
 // syncDir makes the renames into a finished folder durable. It is best

@@ -341,6 +341,37 @@ func TestInclude(t *testing.T) {
 			t.Error("other restored though not included")
 		}
 	})
+	t.Run("existing folders above are left alone", func(t *testing.T) {
+		target := t.TempDir()
+		d := filepath.Join(target, src, "d")
+		must(t, os.MkdirAll(d, 0o700))
+		mt := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+		for p := d; p != target; p = filepath.Dir(p) {
+			must(t, os.Chtimes(p, mt, mt))
+		}
+		restoreRun(t, r, snap, restore.Options{Target: target, Include: filepath.Join(src, "d", "one")})
+		// d itself changed when the file was added to it; the others not.
+		for p := filepath.Dir(d); p != target; p = filepath.Dir(p) {
+			fi, err := os.Stat(p)
+			must(t, err)
+			if !fi.ModTime().Equal(mt) {
+				t.Errorf("%s: mtime changed to %v", p, fi.ModTime())
+			}
+		}
+		if fi, _ := os.Stat(d); fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode changed to %v", d, fi.Mode())
+		}
+		// A whole restore sets the backed-up folder's metadata, not that
+		// of the folders above it.
+		restoreRun(t, r, snap, restore.Options{Target: target})
+		want, _ := os.Stat(src)
+		if got, _ := os.Stat(filepath.Join(target, src)); !got.ModTime().Equal(want.ModTime()) {
+			t.Errorf("backed-up folder: mtime %v, want %v", got.ModTime(), want.ModTime())
+		}
+		if got, _ := os.Stat(filepath.Join(target, filepath.Dir(src))); !got.ModTime().Equal(mt) {
+			t.Errorf("folder above the backed-up path: mtime changed to %v", got.ModTime())
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		_, err := restore.Run(context.Background(), r, snap, restore.Options{Target: t.TempDir(), Include: filepath.Join(src, "nope")})
 		if !errors.Is(err, restore.ErrNotFound) {
