@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/hostclient"
 	"github.com/cairn-backup/cairn/internal/store"
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -82,7 +83,10 @@ func runUploader() error {
 	}
 	var mk crypto.MasterKey
 	copy(mk[:], kb)
-	h := newHost(&testing.T{}, "tcp")
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 	if err := h.Connect(ctx, *info); err != nil {
 		return err
