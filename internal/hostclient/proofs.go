@@ -3,6 +3,7 @@ package hostclient
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -31,10 +32,22 @@ func (c *Client) AuditProofs(ctx context.Context, p peer.ID, h store.Handle, lea
 	if len(leaves) == 0 || len(leaves) > wire.MaxAuditLeaves {
 		return nil, fmt.Errorf("audit %s: %d leaves asked, want 1..%d", h, len(leaves), wire.MaxAuditLeaves)
 	}
-	var resp wire.AuditResp
-	if err := c.roundTrip(ctx, p, wire.ProtoAudit, &wire.AuditReq{Object: wire.ObjectOf(h), Leaves: leaves}, &resp); err != nil {
+	st, err := c.open(ctx, p, wire.ProtoAudit, &wire.AuditReq{Object: wire.ObjectOf(h), Leaves: leaves})
+	if err != nil {
 		return nil, err
 	}
+	// The host reads the whole object to answer: give it more time than a
+	// plain exchange.
+	if err := st.SetDeadline(time.Now().Add(3 * c.opts.HeaderTimeout)); err != nil {
+		st.reset()
+		return nil, fmt.Errorf("audit %s: %w", h, err)
+	}
+	var resp wire.AuditResp
+	if err := c.codec.ReadMsg(st, &resp); err != nil {
+		st.reset()
+		return nil, c.streamErr(ctx, wire.ProtoAudit, p, "read answer", err)
+	}
+	st.close()
 	if err := refused(wire.ProtoAudit, p, resp.Code, resp.Message); err != nil {
 		return nil, fmt.Errorf("audit %s: %w", h, err)
 	}
