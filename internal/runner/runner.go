@@ -219,10 +219,11 @@ const spillAt = 20000
 // reporter records the engine's results in the catalog: it buffers them
 // and commits them at each checkpoint, when their data is durable.
 type reporter struct {
-	ctx   context.Context // the Reporter interface carries none
-	cat   *catalog.Catalog
-	runID int64
-	after func(committed int)
+	ctx     context.Context // the Reporter interface carries none
+	cat     *catalog.Catalog
+	runID   int64
+	after   func(committed int)
+	spillAt int // 0: the package's spillAt
 
 	mu        sync.Mutex
 	pending   []catalog.RunFile
@@ -245,7 +246,11 @@ func (p *reporter) File(fr backup.FileResult) {
 		return
 	}
 	p.pending = append(p.pending, rf)
-	if len(p.pending) >= spillAt {
+	limit := p.spillAt
+	if limit <= 0 {
+		limit = spillAt
+	}
+	if len(p.pending) >= limit {
 		if err := p.cat.Stage(p.ctx, p.runID, p.pending); err != nil {
 			p.err = err
 		}

@@ -615,3 +615,37 @@ func TestRetentionKeepLastWithRealForget(t *testing.T) {
 		t.Fatalf("snapshots left %v; want the last two of %v", left, ids)
 	}
 }
+
+func TestReporterSpillsAndCommitsInOrder(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.addSource(t, &catalog.Source{})
+	run, err := e.cat.BeginRun(ctx, "docs", catalog.BeginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &reporter{ctx: ctx, cat: e.cat, runID: run.ID, spillAt: 10}
+	var want []string
+	for i := range 25 {
+		p := fmt.Sprintf("/src/f%02d", i)
+		want = append(want, p)
+		rep.File(backup.FileResult{Path: p, Type: "file", Size: 1, Status: backup.StatusNew})
+		rep.File(backup.FileResult{Path: p + ".same", Type: "file", Size: 1, Status: backup.StatusUnchanged})
+	}
+	if n := len(files(t, e.cat, run.ID)); n != 0 {
+		t.Fatalf("%d records visible before the checkpoint", n)
+	}
+	rep.Checkpoint()
+	if err := rep.error(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	e.cat.RunFiles(ctx, run.ID, catalog.FileFilter{}, func(f catalog.RunFile) error { got = append(got, f.Path); return nil })
+	if !slices.Equal(got, want) {
+		t.Fatalf("committed %v, want %v", got, want)
+	}
+	r, _ := e.cat.GetRun(ctx, run.ID)
+	if r.Files != 50 || r.New != 25 || r.Unchanged != 25 {
+		t.Fatalf("progress counts %+v", r.Counts)
+	}
+}
