@@ -152,3 +152,23 @@ func TestPutNeedsAHash(t *testing.T) {
 		t.Fatalf("invalid name: %v", err)
 	}
 }
+
+func TestStallingHostTimesOut(t *testing.T) {
+	mk, _ := crypto.NewMasterKey()
+	hh, oh := newHost(t), newHost(t)
+	if err := oh.Connect(context.Background(), peer.AddrInfo{ID: hh.ID(), Addrs: hh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	c := hostclient.New(oh, hostclient.OwnerSigner(crypto.Derive(mk)), hostclient.Options{HeaderTimeout: 300 * time.Millisecond})
+	release := make(chan struct{})
+	defer close(release)
+	liar(t, hh, string(wire.ProtoHas), func(s network.Stream) { <-release })
+	if _, err := c.Has(context.Background(), hh.ID(), []store.Handle{{Type: store.Pack, Name: "ab"}}); err == nil {
+		t.Fatal("a host that never answers was answered")
+	}
+	// A host that sends garbage instead of an answer.
+	liar(t, hh, string(wire.ProtoDelete), func(s network.Stream) { wire.WriteFrame(s, []byte("\xff garbage")) })
+	if _, err := c.Delete(context.Background(), hh.ID(), []store.Handle{{Type: store.Pack, Name: "ab"}}); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("garbage answer: %v", err)
+	}
+}
