@@ -267,8 +267,12 @@ func (n *Node) newHost(ctx context.Context, key crypto.PrivKey, listen []string)
 		opts = append(opts,
 			libp2p.EnableRelay(),
 			libp2p.EnableHolePunching(),
-			// Serve as a relay when publicly reachable, for friends only.
-			libp2p.EnableRelayService(relayv2.WithACL(relayACL{peers: n.peers})),
+			// Serve as a relay when publicly reachable, for friends only,
+			// without libp2p's 2 min / 128 KiB cap per relayed connection: a
+			// friend behind a NAT that hole punching cannot open still gets
+			// its backups through (the number of reservations and circuits
+			// stays bounded by the relay's default resources).
+			libp2p.EnableRelayService(relayv2.WithACL(relayACL{peers: n.peers}), relayv2.WithInfiniteLimits()),
 			libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates,
 				autorelay.WithBootDelay(0), autorelay.WithMinInterval(10*time.Second)),
 		)
