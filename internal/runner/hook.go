@@ -30,6 +30,7 @@ func (r *Runner) hook(ctx context.Context, name, command string, env []string) e
 		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	}
 	cmd.Env = append(os.Environ(), env...)
+	ownGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	tail := &tailBuffer{max: 512}
 	out := io.Writer(tail)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cairn-backup/cairn/internal/catalog"
 )
@@ -200,4 +201,33 @@ func runAsNobody(t *testing.T, e *env) (*catalog.Run, error) {
 		return &run, ErrPartial
 	}
 	return &run, err
+}
+
+func TestHookTimeoutKillsItsChildren(t *testing.T) {
+	e := newEnv(t)
+	pidFile := filepath.Join(e.dir, "child.pid")
+	rn := e.runner()
+	rn.HookTimeout = 300 * time.Millisecond
+	err := rn.hook(context.Background(), "pre", "sleep 60 & echo $! > "+pidFile+"; wait", nil)
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("hook error %v, want a timeout", err)
+	}
+	b, rerr := os.ReadFile(pidFile)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	// The group was sent SIGKILL: the sleep is gone (or a zombie of its
+	// reaped shell, which init collects).
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if strings.Contains(string(st), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hook child %d still runs after the timeout", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
