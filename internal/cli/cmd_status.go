@@ -15,20 +15,26 @@ import (
 	"github.com/cairn-backup/cairn/internal/peerstore"
 	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/repo"
-	"github.com/cairn-backup/cairn/internal/store"
 )
 
 func newStatusCmd(g *Globals) *cobra.Command {
 	var within time.Duration
+	var maintain bool
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show sources, snapshots, and how well the backups are placed on peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maintain {
+				if err := g.maintainPeers(cmd.Context()); err != nil {
+					return err
+				}
+			}
 			return runStatus(cmd.Context(), g, within)
 		},
 	}
 	c.Flags().DurationVar(&within, "expiring", 30*24*time.Hour, "list leases that end within this time")
+	c.Flags().BoolVar(&maintain, "maintain", false, "first run a life-cycle round now: complete placements, renew leases, audit hosts, repair")
 	return c
 }
 
@@ -94,12 +100,12 @@ func runStatus(ctx context.Context, g *Globals, within time.Duration) error {
 	for _, e := range bad {
 		out.Warnings = append(out.Warnings, e.Error())
 	}
-	err = r.Store().List(ctx, store.Pack, func(i store.Info) error {
-		out.StoredBytes += i.Size
-		return nil
-	})
-	if err != nil {
+	// Sizes from the index: listing packs could mean asking every host.
+	if err := r.LoadIndex(ctx); err != nil {
 		return err
+	}
+	for _, size := range r.Index().Packs() {
+		out.StoredBytes += size
 	}
 	var h home.Home
 	if inHome {

@@ -12,6 +12,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/peerstore"
 	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/store"
 	"github.com/cairn-backup/cairn/internal/store/local"
 )
 
@@ -95,4 +96,36 @@ func placementText(s *placement.Summary) string {
 	}
 	txt += fmt.Sprintf("; %s sent", humanBytes(s.BytesSent))
 	return txt
+}
+
+// maintainPeers runs one life-cycle round of the home's placements now:
+// in the running daemon, or in a node started for it.
+func (g *Globals) maintainPeers(ctx context.Context) error {
+	h, err := g.home()
+	if err != nil {
+		return err
+	}
+	if len(friends(h)) == 0 {
+		return nil
+	}
+	err = g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
+		if d == nil {
+			var st placement.Status
+			return c.Do(ctx, "POST", daemon.PathPlacementMaintain, struct{}{}, &st)
+		}
+		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		var src store.Reader
+		if st, err := local.Open(h.RepoDir()); err == nil {
+			src = st
+		}
+		return p.Maintain(ctx, src)
+	})
+	if err != nil {
+		return fmt.Errorf("maintain placements: %w", err)
+	}
+	return nil
 }

@@ -89,21 +89,25 @@ func (s *Store) Stat(ctx context.Context, h store.Handle) (store.Info, error) {
 	return r.Stat(ctx, h)
 }
 
-// List implements store.Store. With local writes everything the machine
-// made is local and metadata is always kept locally, so the local listing
-// is complete and the network is not started for it. Without local writes
-// (packs live on peers only) it is the union of both, each object once.
+// List implements store.Store. Metadata is always kept locally, so its
+// local listing is complete and needs no network. Packs may live on peers
+// only (after a recovery, or without local writes): their listing is the
+// union of both, each once. When the peers cannot be reached, a store
+// that writes locally lists what it has.
 func (s *Store) List(ctx context.Context, t store.Type, fn func(store.Info) error) error {
 	seen := map[string]bool{}
 	err := s.local.List(ctx, t, func(i store.Info) error {
 		seen[i.Handle.Name] = true
 		return fn(i)
 	})
-	if err != nil || s.writeLocal || t == store.Lock {
+	if err != nil || t == store.Lock || (s.writeLocal && t != store.Pack) {
 		return err
 	}
 	r, err := s.getRemote(ctx)
 	if err != nil {
+		if s.writeLocal {
+			return nil
+		}
 		return err
 	}
 	return r.List(ctx, t, func(i store.Info) error {
