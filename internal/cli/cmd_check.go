@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,7 +83,13 @@ func runCheck(ctx context.Context, g *Globals, o checkOptions) error {
 	var line *statusLine
 	if !g.Quiet && !g.JSON && g.stderrIsTerminal() {
 		line = &statusLine{w: g.Stderr}
+		var last time.Time
 		opts.Progress = func(p check.Progress) {
+			now := time.Now()
+			if now.Sub(last) < 100*time.Millisecond && p.Done != p.Total {
+				return
+			}
+			last = now
 			if p.Total > 0 {
 				line.set(fmt.Sprintf("%s: %d of %d", p.Phase, p.Done, p.Total))
 			} else {
