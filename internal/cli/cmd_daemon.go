@@ -92,8 +92,10 @@ func runDaemon(ctx context.Context, g *Globals, o daemonOptions) error {
 // daemonExtensions configure a daemon before it starts (hosting, the
 // scheduler, the web UI): each adds handlers, hooks and services.
 var daemonExtensions = []func(*daemon.Daemon){
-	func(d *daemon.Daemon) { daemon.EnableHosting(d) },
-	daemon.EnablePlacement,
+	func(d *daemon.Daemon) {
+		hosted := daemon.EnableHosting(d)
+		daemon.EnablePlacement(d, hosted)
+	},
 }
 
 // withNode runs fn against the home's running daemon, or, when none runs,

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cairn-backup/cairn/internal/hosting"
 	"github.com/cairn-backup/cairn/internal/peerstore"
 	"github.com/cairn-backup/cairn/internal/placement"
 	"github.com/cairn-backup/cairn/internal/store"
@@ -36,8 +39,10 @@ type SyncRequest struct {
 // EnablePlacement makes the daemon keep the owner's repository placed on
 // peers: a pass after every backup (asked through the API) and a life
 // cycle round (placement, lease renewal, audits, repair) every ten minutes.
-// A node no owner certified yet does nothing until one does.
-func EnablePlacement(d *Daemon) {
+// A node no owner certified yet does nothing until one does. After each
+// round, what every host keeps for this owner goes into hosting's ledger,
+// where the reciprocity rule weighs it (hosted may be nil).
+func EnablePlacement(d *Daemon, hosted func() *hosting.Server) {
 	var (
 		mu    sync.Mutex
 		peers *peerstore.Peers
@@ -91,6 +96,7 @@ func EnablePlacement(d *Daemon) {
 			if err := p.Maintain(ctx, localRepo()); err != nil && ctx.Err() == nil {
 				d.log.Warn("placement round", "err", err)
 			}
+			recordHeldBy(ctx, p, hosted)
 		}
 	})
 	d.Handle("POST "+PathPlacementSync, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +132,7 @@ func EnablePlacement(d *Daemon) {
 			return
 		}
 		err = p.Maintain(r.Context(), localRepo())
+		recordHeldBy(r.Context(), p, hosted)
 		st, serr := p.Engine().Status(r.Context(), 30*24*time.Hour)
 		if err = errors.Join(err, serr); err != nil {
 			writeErr(w, http.StatusInternalServerError, err)
@@ -133,6 +140,22 @@ func EnablePlacement(d *Daemon) {
 		}
 		writeJSONResp(w, st)
 	}))
+}
+
+// recordHeldBy tells hosting how much each host keeps for this owner.
+func recordHeldBy(ctx context.Context, p *peerstore.Peers, hosted func() *hosting.Server) {
+	if hosted == nil || hosted() == nil {
+		return
+	}
+	st, err := p.Engine().Status(ctx, 0)
+	if err != nil {
+		return
+	}
+	for _, hs := range st.Hosts {
+		if id, err := peer.Decode(hs.ID); err == nil {
+			_ = hosted().RecordHeldBy(ctx, id, hs.Bytes)
+		}
+	}
 }
 
 func writeJSONResp(w http.ResponseWriter, v any) {
