@@ -44,7 +44,7 @@ type RunFile struct {
 	Size    int64  `json:"size"`
 	Hash    string `json:"hash,omitempty"`
 	Result  Result `json:"result"`
-	Message string `json:"message,omitempty"`
+	Message string `json:"message"`
 }
 
 const runCols = `id, source, kind, status, started, finished, resumed_from,

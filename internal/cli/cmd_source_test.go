@@ -134,7 +134,7 @@ func TestSourceRunHistoryCommands(t *testing.T) {
 		t.Fatalf("files of run 1: %v", files)
 	}
 	for _, f := range files {
-		if f["result"] != "new" || f["path"] == nil || strings.HasSuffix(f["path"].(string), ".tmp") {
+		if _, ok := f["message"]; !ok || f["result"] != "new" || f["path"] == nil || strings.HasSuffix(f["path"].(string), ".tmp") {
 			t.Fatalf("file %v", f)
 		}
 	}
