@@ -513,10 +513,16 @@ func (rs *restorer) newer(fi fs.FileInfo, n *repo.Node) bool {
 // nil when its subtree is skipped.
 func (rs *restorer) enterDir(parent *dirState, n *repo.Node) *dirState {
 	p := filepath.Join(parent.path, n.Name)
+	snapPath := path.Join(parent.snapPath, n.Name)
+	above := rs.above[snapPath]
 	action := ActionCreate
 	fi, err := lstat(parent, p)
 	switch {
 	case err == nil && fi.IsDir():
+		action = ActionExisting
+	case err == nil && above && fi.Mode()&fs.ModeSymlink != 0 && isDir(p):
+		// A symlink to a folder above what is restored (/tmp →
+		// /private/tmp) is followed, never replaced.
 		action = ActionExisting
 	case err == nil:
 		if rs.newer(fi, n) {
@@ -545,13 +551,18 @@ func (rs *restorer) enterDir(parent *dirState, n *repo.Node) *dirState {
 	rs.report(Entry{Path: p, Type: repo.NodeDir, Action: action})
 	ds := newDirState(p, n, parent)
 	ds.absent = rs.opts.DryRun && action != ActionExisting
-	ds.snapPath = path.Join(parent.snapPath, n.Name)
-	if action == ActionExisting && rs.above[ds.snapPath] {
+	ds.snapPath = snapPath
+	if action == ActionExisting && above {
 		// A folder that only leads to what is restored and is there
 		// already keeps its own metadata.
 		ds.node = nil
 	}
 	return ds
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // foldersAbove returns the folders strictly above each path, in the

@@ -372,6 +372,20 @@ func TestInclude(t *testing.T) {
 			t.Errorf("folder above the backed-up path: mtime changed to %v", got.ModTime())
 		}
 	})
+	t.Run("symlinked folder above is followed", func(t *testing.T) {
+		target := t.TempDir()
+		real := t.TempDir()
+		up := filepath.Join(target, filepath.Dir(src))
+		must(t, os.MkdirAll(filepath.Dir(up), 0o755))
+		must(t, os.Symlink(real, up))
+		restoreRun(t, r, snap, restore.Options{Target: target, Include: filepath.Join(src, "other")})
+		if fi, err := os.Lstat(up); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			t.Fatalf("symlink above the restored path replaced: %v", err)
+		}
+		if got, err := os.ReadFile(filepath.Join(real, filepath.Base(src), "other")); err != nil || string(got) != "other" {
+			t.Errorf("file not restored through the symlink: %q %v", got, err)
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		_, err := restore.Run(context.Background(), r, snap, restore.Options{Target: t.TempDir(), Include: filepath.Join(src, "nope")})
 		if !errors.Is(err, restore.ErrNotFound) {
