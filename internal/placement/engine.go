@@ -603,13 +603,33 @@ func (e *Engine) planLocked(o *object, usable []Candidate, online map[string]boo
 	if len(tasks) == 0 {
 		return nil, nil
 	}
-	used := o.holders()
-	var targets []Candidate
+	// Hosts that hold a piece, or may still hold one (bad, dropped, not
+	// yet deleted), take no other. Hosts whose piece was deleted may take
+	// one again, but only after every host without a past with this pack.
+	used, past := map[string]bool{}, map[string]bool{}
+	for _, p := range o.pieces {
+		if p == nil {
+			continue
+		}
+		for id, r := range p.at {
+			if r.state == stateDeleted {
+				past[id] = true
+			} else {
+				used[id] = true
+			}
+		}
+	}
+	var targets, later []Candidate
 	for _, c := range usable {
-		if !used[c.ID()] {
+		switch {
+		case used[c.ID()]:
+		case past[c.ID()]:
+			later = append(later, c)
+		default:
 			targets = append(targets, c)
 		}
 	}
+	targets = append(targets, later...)
 	if len(targets) == 0 {
 		return nil, nil
 	}

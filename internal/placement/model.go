@@ -110,20 +110,6 @@ func (o *object) pieceHandle(i int) store.Handle {
 	return o.h
 }
 
-// holders returns the hosts holding any piece of o in any state.
-func (o *object) holders() map[string]bool {
-	m := map[string]bool{}
-	for _, p := range o.pieces {
-		if p == nil {
-			continue
-		}
-		for id := range p.at {
-			m[id] = true
-		}
-	}
-	return m
-}
-
 // contentID returns the SHA-256 a handle's name promises, if it is one.
 func contentID(h store.Handle) ([32]byte, bool) {
 	var id [32]byte
