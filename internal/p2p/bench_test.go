@@ -35,6 +35,8 @@ func BenchmarkFiftyNodes(b *testing.B) {
 		b.ReportMetric(heap/1024, "KiB/node")
 		b.ReportMetric(gor, "goroutines/node")
 		b.ReportMetric(bare.heap/1024, "bare-KiB/node")
+		b.ReportMetric(bare.conns, "bare-conns/node")
+		b.ReportMetric((heap/conns)/(bare.heap/bare.conns), "heap-per-conn-ratio")
 		b.ReportMetric(heap/bare.heap, "heap-ratio")
 		b.ReportMetric(gor/bare.gor, "goroutine-ratio")
 	}
@@ -94,7 +96,7 @@ func measureCairn(b *testing.B) (conns, heap, gor float64) {
 		float64(runtime.NumGoroutine()-gor0) / benchNodes
 }
 
-type bareNumbers struct{ heap, gor float64 }
+type bareNumbers struct{ conns, heap, gor float64 }
 
 func measureBare(b *testing.B) bareNumbers {
 	b.Helper()
@@ -121,5 +123,10 @@ func measureBare(b *testing.B) bareNumbers {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	return bareNumbers{heap: float64(heapNow()-heap0) / benchNodes, gor: float64(runtime.NumGoroutine()-gor0) / benchNodes}
+	total := 0
+	for _, h := range hosts {
+		total += len(h.Network().Conns())
+	}
+	return bareNumbers{conns: float64(total) / benchNodes, heap: float64(heapNow()-heap0) / benchNodes,
+		gor: float64(runtime.NumGoroutine()-gor0) / benchNodes}
 }
