@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-backup/cairn/internal/backup"
 	"github.com/cairn-backup/cairn/internal/repo"
 	"github.com/cairn-backup/cairn/internal/restore"
 )
@@ -215,23 +215,8 @@ func describeEntry(e restore.Entry) string {
 	return s
 }
 
+// restoreProgressText shows restore progress in backup's format.
 func restoreProgressText(p restore.Progress) string {
-	rate := float64(0)
-	if s := p.Elapsed.Seconds(); s > 0 {
-		rate = float64(p.Bytes) / s
-	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "[%s] %d files, %s", humanDuration(p.Elapsed), p.Files, humanBytes(p.Bytes))
-	if p.TotalBytes > 0 {
-		pct := min(100*float64(p.Bytes)/float64(p.TotalBytes), 100)
-		fmt.Fprintf(&sb, " of %s (%.0f%%)", humanBytes(p.TotalBytes), pct)
-	}
-	fmt.Fprintf(&sb, ", %s/s", humanBytes(int64(rate)))
-	if rate > 0 && p.TotalBytes > p.Bytes {
-		fmt.Fprintf(&sb, ", ETA %s", humanDuration(time.Duration(float64(p.TotalBytes-p.Bytes)/rate)*time.Second))
-	}
-	if p.Errors > 0 {
-		fmt.Fprintf(&sb, ", %d errors", p.Errors)
-	}
-	return sb.String()
+	return progressText(backup.Progress{Files: p.Files, Dirs: p.Dirs, Bytes: p.Bytes, TotalBytes: p.TotalBytes,
+		ScanDone: true, Errors: p.Errors, Elapsed: p.Elapsed})
 }
