@@ -342,10 +342,27 @@ type Counts struct {
 type syncState struct {
 	mu  sync.Mutex
 	sum Summary
+	// progress, if set, is called after each object placed.
+	progress func(Summary)
+	reportMu sync.Mutex
 	// failed holds the hosts that failed a put in this call: they are not
 	// asked again until the next call, so one hanging host costs one
 	// timeout, not one per object.
 	failed map[string]bool
+}
+
+func (s *syncState) snapshot() Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sum
+}
+
+// report calls the progress function with the running totals, one call
+// at a time, so that the totals reported never go down.
+func (s *syncState) report() {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
+	s.progress(s.snapshot())
 }
 
 func (s *syncState) hostFailed(id string) {
@@ -381,6 +398,10 @@ func (s *syncState) sent(n int64) {
 type SyncOptions struct {
 	// Redundancy for packs not placed before (zero: the engine's).
 	Redundancy Redundancy
+	// Progress, if set, is called after each object that needed placing,
+	// with the running totals (PiecesSent, BytesSent, Failures); from
+	// several goroutines, never at once.
+	Progress func(Summary)
 	// HostList, when not nil, is the owner's encrypted host list, kept on
 	// every host as HostListHandle(HostList); the host list given before
 	// is then deleted.
@@ -396,7 +417,7 @@ type SyncOptions struct {
 // rest. Errors of single hosts are logged and counted; Sync fails only if
 // src cannot be listed, the database fails, or ctx ends.
 func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, so SyncOptions) (Summary, error) {
-	st := &syncState{}
+	st := &syncState{progress: so.Progress}
 	e.mu.Lock()
 	err := e.seenLocked(ctx, hosts)
 	nonBlocked := 0
@@ -678,9 +699,13 @@ func (e *Engine) fillGroup(ctx context.Context, src store.Reader, given map[stor
 		go func() {
 			defer wg.Done()
 			for o := range work {
+				before := st.snapshot()
 				if err := e.fill(ctx, src, given[o.h], o, hosts, st); err != nil {
 					st.fail(err)
 					e.log.Warn("placement incomplete", "object", o.h.String(), "err", err)
+				}
+				if st.progress != nil && st.snapshot() != before {
+					st.report()
 				}
 			}
 		}()

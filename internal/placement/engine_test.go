@@ -13,7 +13,12 @@ import (
 func TestReplicationRoundTrip(t *testing.T) {
 	v := newEnv(t, 3, Replicas(2))
 	packs := v.populate(4, 30000)
-	sum := v.sync(SyncOptions{HostList: []byte("encrypted host list")})
+	var calls int
+	var last Summary
+	sum := v.sync(SyncOptions{HostList: []byte("encrypted host list"), Progress: func(s Summary) { calls++; last = s }})
+	if calls == 0 || last.BytesSent != sum.BytesSent {
+		t.Fatalf("progress: %d calls, last %+v, final %+v", calls, last, sum)
+	}
 	if sum.Placed != 4 || sum.Degraded != 0 || sum.Missing != 0 || sum.MetaIncomplete != 0 {
 		t.Fatalf("after sync: %+v", sum)
 	}
