@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,17 +103,30 @@ func TestCrash(t *testing.T) {
 	e.backup()
 	took["prune"] = 300 * time.Millisecond
 	took["forget"] = 300 * time.Millisecond
+	took["concurrent"] = took["backup"]
+	// A second source, backed up alongside a backup that is killed.
+	other := filepath.Join(e.dir, "other")
+	for i := 0; i < 20; i++ {
+		writeAt(t, filepath.Join(other, fmt.Sprintf("f%02d", i)), e.randomBytes(e.rng.IntN(200<<10)))
+	}
 
-	ops := []string{"backup", "prune", "forget"}
+	ops := []string{"backup", "prune", "forget", "concurrent"}
 	kills := 0
 	for i := 0; i < iterations; i++ {
 		op := ops[i%len(ops)]
 		var args []string
 		var removable map[string]bool
+		var companion *exec.Cmd
+		var companionOut strings.Builder
 		switch op {
-		case "backup":
+		case "backup", "concurrent":
 			e.mutate()
 			args = []string{"backup", e.src, "--json"}
+			if op == "concurrent" {
+				writeAt(t, filepath.Join(other, fmt.Sprintf("f%02d", e.rng.IntN(30))), e.randomBytes(e.rng.IntN(300<<10)))
+				companion = e.command("backup", other, "--json")
+				companion.Stdout, companion.Stderr = &companionOut, &companionOut
+			}
 			if e.rng.IntN(4) == 0 {
 				args = append(args, "--full")
 			}
@@ -150,10 +164,28 @@ func TestCrash(t *testing.T) {
 			limit = 50 * time.Millisecond
 		}
 		delay := time.Duration(e.rng.Int64N(int64(limit)))
+		if companion != nil {
+			if err := companion.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		killed, code, ran := killAfter(t, e.command(args...), delay)
-		what := fmt.Sprintf("iteration %d (seed %d): %s killed after %v", i, seed, strings.Join(args[:1], " "), delay)
+		companionID := ""
+		if companion != nil {
+			// The backup running alongside the killed one must succeed.
+			if err := companion.Wait(); err != nil {
+				t.Fatalf("iteration %d (seed %d): the backup alongside the killed one failed: %v\n%s", i, seed, err, companionOut.String())
+			}
+			var b backupJSON
+			if err := json.Unmarshal([]byte(companionOut.String()), &b); err != nil {
+				t.Fatalf("backup output %q: %v", companionOut.String(), err)
+			}
+			companionID = b.SnapshotID
+			e.want[companionID] = manifestFS(t, other, "")
+		}
+		what := fmt.Sprintf("iteration %d (seed %d): %s killed after %v", i, seed, op, delay)
 		if !killed {
-			what = fmt.Sprintf("iteration %d (seed %d): %s finished (exit %d) before the kill at %v", i, seed, args[0], code, delay)
+			what = fmt.Sprintf("iteration %d (seed %d): %s finished (exit %d) before the kill at %v", i, seed, op, code, delay)
 			if code != 0 {
 				t.Fatalf("%s", what)
 			}
@@ -166,11 +198,11 @@ func TestCrash(t *testing.T) {
 
 		after := e.snapshots()
 		switch op {
-		case "backup":
+		case "backup", "concurrent":
 			// A backup that got as far as its snapshot saved the tree as
 			// it is now.
 			for id := range after {
-				if !before[id] {
+				if !before[id] && id != companionID {
 					e.want[id] = manifestFS(t, e.src, "")
 				}
 			}
@@ -185,7 +217,7 @@ func TestCrash(t *testing.T) {
 			}
 		}
 		for id := range after {
-			if !before[id] && op != "backup" {
+			if !before[id] && op != "backup" && op != "concurrent" {
 				t.Fatalf("%s: snapshot %s appeared", what, id[:8])
 			}
 		}
@@ -193,7 +225,7 @@ func TestCrash(t *testing.T) {
 		warnings := e.check(what)
 		e.verify(what)
 		// The next backup completes, and so does a prune after a killed one.
-		if op != "backup" {
+		if op == "prune" || op == "forget" {
 			e.mustRun("prune")
 			if w := e.check(what + ", then prune"); w != 0 {
 				t.Fatalf("%s: %d warnings after a completed prune", what, w)
@@ -261,5 +293,15 @@ func TestConcurrentBackups(t *testing.T) {
 		e.check(fmt.Sprintf("round %d", round))
 		e.verify(fmt.Sprintf("round %d", round))
 		e.mutate()
+	}
+}
+
+func writeAt(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

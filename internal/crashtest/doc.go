@@ -3,7 +3,8 @@
 //
 // The crash tests build the cairn binary once, then run backup, forget
 // --prune and prune as real processes on a generated tree and SIGKILL them
-// after a random delay. After each kill they assert what DESIGN.md §4
+// after a random delay (a backup is also killed while a second backup of
+// another source runs alongside; that one must succeed). After each kill they assert what DESIGN.md §4
 // promises: check --read-data passes (the killed process's lock is
 // detected as stale without help), every snapshot that existed before is
 // still listed and reads back byte-identical, and the next backup
