@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairn-backup/cairn/internal/api"
 	"github.com/cairn-backup/cairn/internal/p2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -68,8 +69,18 @@ func (d *Daemon) PeerRows(ctx context.Context) []api.Peer {
 		}
 	}
 	out := []api.Peer{}
+	listed := map[peer.ID]bool{}
 	for _, p := range d.node.PeerStates() {
 		out = append(out, toAPIPeer(p, held[p.ID]))
+		listed[p.ID] = true
+	}
+	// Peers that only the ledger knows (community members that stored here).
+	for id, h := range held {
+		if !listed[id] {
+			p := p2p.PeerState{Peer: p2p.Peer{ID: id, Trust: d.node.Peers().Trust(id)},
+				Connected: d.node.Host().Network().Connectedness(id) == network.Connected}
+			out = append(out, toAPIPeer(p, h))
+		}
 	}
 	return out
 }

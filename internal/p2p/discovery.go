@@ -264,6 +264,11 @@ func (n *Node) provideLoop(ctx context.Context) {
 			}
 		}
 		n.provide.Unlock()
+		// The community key is provided like an owner's, named "community"
+		// (owner IDs are hex, so the names cannot clash).
+		if n.Settings().Community && n.cfg.Now().Sub(last["community"]) > refresh {
+			owners = append(owners, "community")
+		}
 		for _, o := range owners {
 			pctx, cancel := context.WithTimeout(ctx, time.Minute)
 			err := n.dht.Provide(pctx, OwnerKey(o), true)

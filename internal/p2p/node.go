@@ -415,5 +415,21 @@ func (n *Node) FindOwnerNodes(ctx context.Context, ownerID string, max int) []pe
 	return out
 }
 
+// CommunityKey is the DHT key under which nodes in community mode provide
+// themselves, so that other members (reached through friends' DHT) find
+// them.
+func CommunityKey() cid.Cid { return OwnerKey("community") }
+
+// FindCommunity asks the DHT for nodes in community mode.
+func (n *Node) FindCommunity(ctx context.Context, max int) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for ai := range n.dht.FindProvidersAsync(ctx, CommunityKey(), max) {
+		if ai.ID != n.host.ID() && n.peers.Trust(ai.ID) != TrustBlocked {
+			out = append(out, ai)
+		}
+	}
+	return out
+}
+
 // DHT returns the node's DHT.
 func (n *Node) DHT() *dht.IpfsDHT { return n.dht }

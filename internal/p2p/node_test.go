@@ -286,6 +286,21 @@ func TestOwnerProviderRecords(t *testing.T) {
 		t.Fatal("short code did not make a friend")
 	}
 
+	// C in community mode is found by A through B.
+	if _, err := c.UpdateSettings(func(s *Settings) error { s.Community = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "A finds C as a community member", func() bool {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for _, ai := range a.FindCommunity(fctx, 5) {
+			if ai.ID == c.ID() {
+				return true
+			}
+		}
+		return false
+	})
+
 	a.ProvideOwner("owner-1")
 	waitFor(t, "C finds A as a provider of owner-1", func() bool {
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
