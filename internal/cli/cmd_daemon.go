@@ -74,6 +74,9 @@ func runDaemon(ctx context.Context, g *Globals, o daemonOptions) error {
 	for _, extend := range daemonExtensions {
 		extend(d)
 	}
+	// Only the long-running daemon runs scheduled sources, not the
+	// short-lived nodes of other commands.
+	g.enableScheduler(d, log)
 	if err := d.Start(ctx); err != nil {
 		if errors.Is(err, daemon.ErrAlreadyRunning) {
 			return fmt.Errorf("%w: stop it first, or use another --home", err)

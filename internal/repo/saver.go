@@ -422,4 +422,10 @@ func (r *Repository) Abort() {
 		s.abandon(p)
 	}
 	s.upWG.Wait()
+	// What was uploaded is indexed or orphaned; the repository may be used
+	// for another backup, which must not inherit this one's failure.
+	s.mu.Lock()
+	s.upErr = nil
+	s.unidx = nil
+	s.mu.Unlock()
 }
