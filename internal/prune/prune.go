@@ -180,7 +180,11 @@ func RunLocked(ctx context.Context, r *repo.Repository, o Options) (*Stats, erro
 			return st, fmt.Errorf("prune: remove pack %s: %w", id, err)
 		}
 	}
-	if tr, ok := r.Store().(tempRemover); ok {
+	st0 := r.Store()
+	if l, ok := st0.(interface{ Local() store.Store }); ok {
+		st0 = l.Local() // a tiered store: temporary files live in the local part
+	}
+	if tr, ok := st0.(tempRemover); ok {
 		n, err := tr.RemoveTemp(ctx, func(fi fs.FileInfo) bool { return fi.ModTime().Before(start) })
 		if err != nil {
 			return st, fmt.Errorf("prune: remove temporary files: %w", err)
