@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # compare.sh — cairn vs restic vs borg on one generated corpus, in one run.
 #
-#   bench/compare.sh [-size 1GiB] [-seed 1] [-files 10x] [-tools "cairn restic borg"]
-#                    [-work DIR] [-no-write]
+#   bench/compare.sh [-size 1GiB] [-seed 1] [-files 10x] [-runs 1]
+#                    [-tools "cairn restic borg"] [-work DIR] [-no-write]
 #
 # Installs what is missing (restic, borgbackup, GNU time; Debian packages),
 # builds cairn, generates the corpus with bench/gencorpus (kept in the work
@@ -13,6 +13,8 @@
 # (below 1 means cairn is faster or smaller) and writes it to
 # docs/benchmarks.md unless -no-write.
 #
+# -runs N repeats everything N times, the tools taking turns, and keeps the
+# fastest time and the highest memory of each step: use it on a busy machine.
 # -files 10x also runs the first backup of a corpus with ten times the small
 # files and reports how each tool's peak memory grows with the file count.
 #
@@ -30,11 +32,13 @@ files=""
 tools="cairn restic borg"
 work="${CAIRN_BENCH_DIR:-/tmp/cairn-bench}"
 write=1
+runs=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-size) size="$2"; shift 2 ;;
 	-seed) seed="$2"; shift 2 ;;
 	-files) files="${2%x}"; shift 2 ;;
+	-runs) runs="$2"; shift 2 ;;
 	-tools) tools="$2"; shift 2 ;;
 	-work) work="$2"; shift 2 ;;
 	-no-write) write=0; shift ;;
@@ -42,6 +46,10 @@ while [ $# -gt 0 ]; do
 	*) echo "compare.sh: unknown argument $1 (see -help)" >&2; exit 2 ;;
 	esac
 done
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+	echo "compare.sh: -runs wants a count" >&2
+	exit 2
+fi
 if [ -n "$files" ] && ! [[ "$files" =~ ^[0-9]+$ && "$files" -ge 2 ]]; then
 	echo "compare.sh: -files wants a factor like 10x" >&2
 	exit 2
@@ -195,9 +203,35 @@ v() { echo "${R[$1]:-–}"; }
 src="$(corpus 1)"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 warm "$src"
+for ((k = 1; k <= runs; k++)); do
+	for t in $tools; do
+		log "== $t (run $k of $runs)"
+		run_tool "run$k" "$t" "$src" 1 || true
+	done
+done
+# Keep the fastest time, the highest memory and any failure of each step.
 for t in $tools; do
-	log "== $t"
-	run_tool base "$t" "$src" 1 || true
+	for m in backup rebackup restore size backup-rss rebackup-rss restore-rss verify; do
+		agg=""
+		for ((k = 1; k <= runs; k++)); do
+			x="${R[run$k/$t/$m]:-}"
+			if [ -z "$x" ]; then
+				continue
+			elif [[ ! "$x" =~ ^[0-9.]+$ ]]; then
+				# "ok", or a failure ("failed", "DIFFERS") that wins.
+				[ "$x" = ok ] && [ -z "$agg" ] && agg=ok
+				[ "$x" = ok ] || { agg="$x"; break; }
+			elif [ -z "$agg" ]; then
+				agg="$x"
+			else
+				case "$m" in
+				*-rss) agg=$(awk -v a="$agg" -v b="$x" 'BEGIN{print (b>a)?b:a}') ;;
+				*) agg=$(awk -v a="$agg" -v b="$x" 'BEGIN{print (b<a)?b:a}') ;;
+				esac
+			fi
+		done
+		[ -z "$agg" ] || R[base/$t/$m]="$agg"
+	done
 done
 
 src10=""
@@ -282,8 +316,9 @@ report="$(
 	tail -n +2 "$src.summary"
 	echo '```'
 	echo
-	echo "Times are wall-clock seconds with a warm page cache; memory is the peak RSS"
-	echo "(GNU time). Ratios below 1 mean cairn is faster, smaller or leaner."
+	echo "Times are wall-clock seconds with a warm page cache, the fastest of $runs run(s);"
+	echo "memory is the highest peak RSS (GNU time) of those runs. Ratios below 1 mean"
+	echo "cairn is faster, smaller or leaner."
 	echo
 	table
 	if [ -n "$files" ]; then
@@ -306,7 +341,7 @@ if [ "$write" = 1 ]; then
 		echo "# Benchmarks: cairn, restic, borg"
 		echo
 		echo "Written by \`bench/compare.sh\` (\`make compare\`); the latest run is on top."
-		echo "Reproduce with \`bench/compare.sh -size $size -seed $seed${files:+ -files ${files}x}\`."
+		echo "Reproduce with \`bench/compare.sh -size $size -seed $seed -runs $runs${files:+ -files ${files}x}\`."
 		echo
 		echo "$report"
 	} >"$doc"
