@@ -19,7 +19,11 @@ func newPeersCmd(g *Globals) *cobra.Command {
 		Short: "List peers; pair with friends (invite, join), add, remove, block, name",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withNode(cmd.Context(), func(ctx context.Context, c *api.Client, _ *daemon.Daemon) error {
+			return g.withNode(cmd.Context(), func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
+				if d != nil {
+					// A node started just now: give friends a moment to connect.
+					d.Node().WaitFriends(ctx, 3*time.Second)
+				}
 				peers, err := c.Peers(ctx)
 				if err != nil {
 					return err

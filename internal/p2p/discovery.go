@@ -170,6 +170,34 @@ func (n *Node) reconnectLoop(ctx context.Context) {
 	}
 }
 
+// WaitFriends waits until every friend is connected, or up to max.
+func (n *Node) WaitFriends(ctx context.Context, max time.Duration) {
+	n.Kick()
+	t := time.NewTimer(max)
+	defer t.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		all := true
+		for _, f := range n.peers.Friends() {
+			if n.host.Network().Connectedness(f.ID) != network.Connected {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // Kick makes the node try to reach its friends now.
 func (n *Node) Kick() {
 	select {
