@@ -318,7 +318,7 @@ type restorer struct {
 	// above holds the snapshot paths of the folders above the backed-up
 	// paths and above Include: existing ones are not changed.
 	above map[string]bool
-	zeros sync.Map               // IDs of blobs known to be all zeros
+	zeros sync.Map // IDs of blobs known to be all zeros
 
 	files, dirs, bytes, errs atomic.Int64
 
