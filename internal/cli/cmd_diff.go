@@ -40,11 +40,12 @@ const (
 )
 
 type diffEntry struct {
-	Path   string  `json:"path"`
-	Change string  `json:"change"`
-	Type   string  `json:"type"`
-	Before *uint64 `json:"size_before,omitempty"`
-	After  *uint64 `json:"size_after,omitempty"`
+	Path    string  `json:"path"`
+	PathB64 string  `json:"path_b64,omitempty"`
+	Change  string  `json:"change"`
+	Type    string  `json:"type"`
+	Before  *uint64 `json:"size_before,omitempty"`
+	After   *uint64 `json:"size_after,omitempty"`
 }
 
 type diffJSON struct {
@@ -93,6 +94,7 @@ func runDiff(ctx context.Context, g *Globals, ref1, ref2 string, withMeta bool) 
 			out.Metadata++
 		}
 		if g.JSON {
+			e.PathB64 = b64IfNotUTF8(e.Path)
 			out.Changes = append(out.Changes, e)
 			return nil
 		}

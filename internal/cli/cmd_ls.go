@@ -81,15 +81,23 @@ type lsEntry struct {
 	UID        uint32    `json:"uid"`
 	GID        uint32    `json:"gid"`
 	LinkTarget string    `json:"link_target,omitempty"`
+	LinkB64    string    `json:"link_target_b64,omitempty"`
 }
 
 func toLsEntry(p string, n *repo.Node) lsEntry {
 	e := lsEntry{Path: p, Type: n.Type, Size: n.Size, Mode: fs.FileMode(n.Mode).String(), MTime: n.ModTime,
 		User: n.User, Group: n.Group, UID: n.UID, GID: n.GID, LinkTarget: n.LinkTarget}
-	if !utf8.ValidString(p) {
-		e.PathB64 = base64.StdEncoding.EncodeToString([]byte(p))
-	}
+	e.PathB64, e.LinkB64 = b64IfNotUTF8(p), b64IfNotUTF8(n.LinkTarget)
 	return e
+}
+
+// b64IfNotUTF8 returns s base64-encoded when JSON cannot carry it as it is
+// (JSON strings are UTF-8), else "".
+func b64IfNotUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(s))
 }
 
 // jsonArray streams the elements of one JSON array.

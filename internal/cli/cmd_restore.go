@@ -92,11 +92,12 @@ type restoreJSON struct {
 }
 
 type restoreEntryJSON struct {
-	Path   string `json:"path"`
-	Type   string `json:"type"`
-	Action string `json:"action"`
-	Size   int64  `json:"size,omitempty"`
-	Link   string `json:"link,omitempty"`
+	Path    string `json:"path"`
+	PathB64 string `json:"path_b64,omitempty"`
+	Type    string `json:"type"`
+	Action  string `json:"action"`
+	Size    int64  `json:"size,omitempty"`
+	Link    string `json:"link,omitempty"`
 }
 
 func runRestore(ctx context.Context, g *Globals, o restoreOptions, arg string) error {
@@ -129,7 +130,7 @@ func runRestore(ctx context.Context, g *Globals, o restoreOptions, arg string) e
 	if o.dryRun {
 		opts.OnEntry = func(e restore.Entry) {
 			if g.JSON {
-				entries = append(entries, restoreEntryJSON{Path: e.Path, Type: e.Type, Action: string(e.Action), Size: e.Size, Link: e.Link})
+				entries = append(entries, restoreEntryJSON{Path: e.Path, PathB64: b64IfNotUTF8(e.Path), Type: e.Type, Action: string(e.Action), Size: e.Size, Link: e.Link})
 				return
 			}
 			if e.Action == restore.ActionExisting {
