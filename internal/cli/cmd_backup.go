@@ -23,6 +23,7 @@ type backupOptions struct {
 	parent     string
 	noCacheTag bool
 	redundancy string
+	noLocal    bool
 }
 
 func newBackupCmd(g *Globals) *cobra.Command {
@@ -48,6 +49,7 @@ Files that cannot be read are listed and the rest is saved: exit code 3.`,
 	f.BoolVar(&o.full, "full", false, "read every file again instead of trusting unchanged metadata")
 	f.StringVar(&o.parent, "parent", "", "compare against this snapshot instead of the latest of the same paths")
 	f.BoolVar(&o.noCacheTag, "no-exclude-caches", false, "back up folders marked with CACHEDIR.TAG too")
+	f.BoolVar(&o.noLocal, "no-local", false, "keep no local copy of data packs once they are fully placed on peers (for a machine short of disk)")
 	f.StringVar(&o.redundancy, "redundancy", "", "on peers: `N` copies on N nodes, or K+M Reed-Solomon shards (default: from the number of friends)")
 	return c
 }
@@ -106,6 +108,18 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 	placed, perr := g.placeOnPeers(ctx, r, o.redundancy)
 	if perr != nil {
 		fmt.Fprintf(g.Stderr, "warning: %v (the daemon retries)\n", perr)
+	}
+	if o.noLocal {
+		if placed == nil {
+			fmt.Fprintf(g.Stderr, "warning: --no-local: no peers to place on, the local copy stays\n")
+		} else if h, err := g.home(); err == nil {
+			n, size, err := dropPlacedPacks(ctx, h)
+			if err != nil {
+				fmt.Fprintf(g.Stderr, "warning: --no-local: %v\n", err)
+			} else {
+				g.printf("  --no-local: %d packs (%s) now live on peers only\n", n, humanBytes(size))
+			}
+		}
 	}
 	var errs []fileError
 	for _, f := range rep.failed {

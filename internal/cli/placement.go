@@ -129,3 +129,38 @@ func (g *Globals) maintainPeers(ctx context.Context) error {
 	}
 	return nil
 }
+
+// dropPlacedPacks deletes the local copies of packs that are fully placed
+// on peers (--no-local), keeping the metadata: later backups still
+// deduplicate against the index, and reads of those packs go to the peers.
+func dropPlacedPacks(ctx context.Context, h home.Home) (int, int64, error) {
+	e, err := placement.Open(ctx, placement.Options{Path: peerstore.PlacementPath(h)})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer e.Close()
+	st, err := local.Open(h.RepoDir())
+	if err != nil {
+		return 0, 0, err
+	}
+	var drop []store.Info
+	err = st.List(ctx, store.Pack, func(i store.Info) error {
+		if e.CountsOf([]store.Handle{i.Handle}).Placed == 1 {
+			drop = append(drop, i)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	var n int
+	var size int64
+	for _, i := range drop {
+		if err := st.Delete(ctx, i.Handle); err != nil {
+			return n, size, err
+		}
+		n++
+		size += i.Size
+	}
+	return n, size, nil
+}

@@ -174,10 +174,17 @@ func TestAuditCatchesBitRot(t *testing.T) {
 		pair(t, owner, h)
 	}
 	var b backupJSON
-	owner.runJSON(&b, "backup", src, "--redundancy", "2")
+	owner.runJSON(&b, "backup", src, "--redundancy", "2", "--no-local")
 	if b.Placement == nil || b.Placement.Placed == 0 || b.Placement.Degraded != 0 {
 		t.Fatalf("placement: %+v", b.Placement)
 	}
+	// --no-local: the packs live on the peers only.
+	filepath.WalkDir(filepath.Join(owner.home, "repo", "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("--no-local left %s", p)
+		}
+		return nil
+	})
 	// Rot every data object of the first host that holds any.
 	var rotten *node
 	for _, h := range hosts {
@@ -228,10 +235,7 @@ func TestAuditCatchesBitRot(t *testing.T) {
 	if st.Placement.Degraded != 0 || st.Placement.Missing != 0 {
 		t.Fatalf("after repair: %+v", st.Placement)
 	}
-	// And a restore that must read from peers gets the right bytes: drop
-	// the local packs.
-	os.RemoveAll(filepath.Join(owner.home, "repo", "data"))
-	os.MkdirAll(filepath.Join(owner.home, "repo", "data"), 0o700)
+	// A restore reads every pack from the peers and gets the right bytes.
 	target := filepath.Join(t.TempDir(), "restore")
 	owner.run("restore", "latest", "--target", target)
 	checkRestored(t, target, src, files)
