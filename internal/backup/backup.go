@@ -12,7 +12,6 @@ package backup
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -482,14 +481,5 @@ func (a *archiver) scan(ctx context.Context, paths []string) {
 }
 
 func contentHash(ids []crypto.ID) string {
-	h := crypto.Hash(idsBytes(ids))
-	return hex.EncodeToString(h[:])
-}
-
-func idsBytes(ids []crypto.ID) []byte {
-	b := make([]byte, 0, len(ids)*crypto.IDSize)
-	for _, id := range ids {
-		b = append(b, id[:]...)
-	}
-	return b
+	return repo.ContentHash(&repo.Node{Type: repo.NodeFile, Content: ids}).String()
 }

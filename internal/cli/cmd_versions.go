@@ -47,18 +47,9 @@ type versionJSON struct {
 	Restore    string `json:"restore"`
 }
 
-// contentHash identifies a file's content across snapshots: the SHA-256 of
-// its blob IDs in order, the hash backup reports for each file.
-func contentHash(n *repo.Node) string {
-	b := make([]byte, 0, len(n.Content)*crypto.IDSize)
-	for _, id := range n.Content {
-		b = append(b, id[:]...)
-	}
-	if n.Type == repo.NodeSymlink {
-		b = append(b, n.LinkTarget...)
-	}
-	return crypto.Hash(b).String()
-}
+// contentHash identifies a file's content across snapshots, the hash
+// backup reports for each file.
+func contentHash(n *repo.Node) string { return repo.ContentHash(n).String() }
 
 func runVersions(ctx context.Context, g *Globals, p string) error {
 	r, err := g.openRepo(ctx)

@@ -7,6 +7,7 @@ import (
 	"github.com/cairn-backup/cairn/internal/check"
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/repo"
+	"github.com/cairn-backup/cairn/internal/restore"
 )
 
 // ExitCode pairs a sentinel error with the exit code cmd/cairn uses for it.
@@ -26,6 +27,7 @@ var ExitCodes = []ExitCode{
 	{repo.ErrCorrupt, 14, "run: cairn check --read-data"},
 	{errNoPassphrase, 15, "set CAIRN_PASSWORD, CAIRN_PASSWORD_FILE or --password-file, or run on a terminal"},
 	{repo.ErrNoSnapshot, 16, "list them with: cairn snapshots"},
+	{restore.ErrNotFound, 16, "browse the snapshot with: cairn ls SNAPSHOT"},
 	{check.ErrDamaged, 17, "the damaged objects and the snapshots they affect are listed above; the other snapshots are intact"},
 }
 

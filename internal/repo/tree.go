@@ -186,3 +186,18 @@ func (r *Repository) LoadTree(ctx context.Context, id crypto.ID) (*Tree, error) 
 	}
 	return t, nil
 }
+
+// ContentHash identifies a file's content across snapshots and in the
+// catalog: the SHA-256 of its blob IDs in order (for a symlink, followed
+// by its target). Keyed blob IDs make it reveal nothing about the content
+// to someone without the keys.
+func ContentHash(n *Node) crypto.ID {
+	b := make([]byte, 0, len(n.Content)*crypto.IDSize+len(n.LinkTarget))
+	for _, id := range n.Content {
+		b = append(b, id[:]...)
+	}
+	if n.Type == NodeSymlink {
+		b = append(b, n.LinkTarget...)
+	}
+	return crypto.Hash(b)
+}
