@@ -78,7 +78,7 @@ type Host interface {
 // HostInfo is what the peer table knows about a host; it decides the
 // ranking. Zero values mean "unknown" and rank neutrally.
 type HostInfo struct {
-	Trust        string        // TrustFriend, TrustCommunity or TrustBlocked
+	Trust        string        // TrustFriend, TrustCommunity or TrustBlocked ("" ranks as community)
 	RTT          time.Duration // 0: unknown
 	BandwidthBps float64       // bytes per second; 0: unknown
 	FreeBytes    int64         // what the host would still accept; 0: unknown

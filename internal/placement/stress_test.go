@@ -84,6 +84,10 @@ func stress(t *testing.T, red Redundancy, seed uint64) {
 						}
 						break
 					}
+				case 8: // repair from the hosts alone (no local copy)
+					if _, err := v.e.Repair(v.ctx, nil, v.cands()); err != nil {
+						t.Fatal(err)
+					}
 				default:
 					v.sync(SyncOptions{})
 				}
