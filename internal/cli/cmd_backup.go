@@ -97,6 +97,9 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 		opts.OnProgress = func(p backup.Progress) { line.set(progressText(p)) }
 	}
 	sum, err := backup.Run(ctx, r, opts)
+	for _, name := range r.DamagedIndexes() {
+		fmt.Fprintf(g.Stderr, "warning: index %s is damaged and was skipped (its data is stored again; see cairn check)\n", name[:min(8, len(name))])
+	}
 	if line != nil {
 		line.clear()
 	}

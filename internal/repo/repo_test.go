@@ -229,3 +229,46 @@ func TestLocks(t *testing.T) {
 	}
 	x.Unlock(ctx)
 }
+
+func TestDamagedIndexSkipped(t *testing.T) {
+	ctx := context.Background()
+	r, st := newRepo(t)
+	d := []byte("some blob")
+	if _, err := r.SaveBlob(ctx, repo.DataBlob, r.Keys().BlobID(d), d); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.FlushFinal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	st.List(ctx, store.Index, func(i store.Info) error { name = i.Handle.Name; return nil })
+	h := store.Handle{Type: store.Index, Name: name}
+	b, _ := store.ReadAll(ctx, st, h)
+	b[len(b)/2] ^= 1
+	st.Put(ctx, h, bytes.NewReader(b), int64(len(b)))
+	r2, _ := repo.Open(ctx, st, []byte("pw"), repo.Options{})
+	if err := r2.LoadIndex(ctx); err != nil {
+		t.Fatalf("a damaged index stopped LoadIndex: %v", err)
+	}
+	if got := r2.DamagedIndexes(); len(got) != 1 || got[0] != name {
+		t.Fatalf("damaged indexes: %v", got)
+	}
+}
+
+func TestNonUTF8Metadata(t *testing.T) {
+	n := repo.Node{Name: "f", Type: repo.NodeFile, User: "bad\xff", Xattrs: []repo.Xattr{{Name: "user.\xfe", Value: []byte{1}}}}
+	b, err := repo.EncodeTree(&repo.Tree{Nodes: []*repo.Node{&n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := repo.DecodeTree(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Nodes[0].Xattrs[0].Name != "user.\xfe" {
+		t.Fatalf("xattr name mangled: %q", tr.Nodes[0].Xattrs[0].Name)
+	}
+	if tr.Nodes[0].User != "" {
+		t.Fatalf("a user name that is not UTF-8 was stored mangled: %q", tr.Nodes[0].User)
+	}
+}

@@ -27,6 +27,8 @@ type Repository struct {
 	index *MasterIndex
 	// indexFiles are the index objects loaded, by name.
 	indexFiles map[string]bool
+	// damagedIdx are index objects that failed to load.
+	damagedIdx []string
 	idxMu      sync.Mutex
 
 	enc *zstd.Encoder
@@ -275,6 +277,15 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			if errors.Is(res.err, store.ErrNotFound) {
 				continue // removed by a concurrent prune
 			}
+			if errors.Is(res.err, ErrCorrupt) {
+				// One damaged index must not stop backups and restores:
+				// its blobs are only not known (a backup stores them
+				// again, check names the file).
+				r.idxMu.Lock()
+				r.damagedIdx = append(r.damagedIdx, res.name)
+				r.idxMu.Unlock()
+				continue
+			}
 			if firstErr == nil {
 				firstErr = res.err
 			}
@@ -308,6 +319,13 @@ func (r *Repository) LoadIndexFile(ctx context.Context, name string) (*IndexFile
 		return nil, fmt.Errorf("index %s: %w", short(name), err)
 	}
 	return f, nil
+}
+
+// DamagedIndexes names the index objects LoadIndex skipped as damaged.
+func (r *Repository) DamagedIndexes() []string {
+	r.idxMu.Lock()
+	defer r.idxMu.Unlock()
+	return append([]string{}, r.damagedIdx...)
 }
 
 // IndexNames returns the names of the index objects loaded so far.

@@ -25,8 +25,36 @@ const (
 
 // Xattr is one extended attribute.
 type Xattr struct {
-	Name  string `json:"name"`
+	Name  string `json:"-"`
 	Value []byte `json:"value"`
+}
+
+type xattrJSON struct {
+	Name    string `json:"name,omitempty"`
+	NameB64 string `json:"name_b64,omitempty"`
+	Value   []byte `json:"value"`
+}
+
+// MarshalJSON implements json.Marshaler: names that are not UTF-8 travel
+// base64-encoded, as node names do.
+func (x Xattr) MarshalJSON() ([]byte, error) {
+	j := xattrJSON{Value: x.Value}
+	j.Name, j.NameB64 = splitBytes(x.Name)
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (x *Xattr) UnmarshalJSON(b []byte) error {
+	var j xattrJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	name, err := joinBytes(j.Name, j.NameB64)
+	if err != nil {
+		return err
+	}
+	*x = Xattr{Name: name, Value: j.Value}
+	return nil
 }
 
 // Node is one entry of a directory.
@@ -84,6 +112,14 @@ func joinBytes(plain, b64 string) (string, error) {
 
 // MarshalJSON implements json.Marshaler.
 func (n Node) MarshalJSON() ([]byte, error) {
+	// Owner names come from the system's user database and may, rarely,
+	// not be UTF-8 either: keep them only when they survive JSON intact.
+	if !utf8.ValidString(n.User) {
+		n.User = ""
+	}
+	if !utf8.ValidString(n.Group) {
+		n.Group = ""
+	}
 	j := nodeJSON{nodeAlias: (*nodeAlias)(&n)}
 	j.Name, j.NameB64 = splitBytes(n.Name)
 	j.LinkTarget, j.LinkTargetB64 = splitBytes(n.LinkTarget)
