@@ -200,8 +200,24 @@ func scanHash(b []byte) ([32]byte, bool) {
 	return h, true
 }
 
+// intern returns one shared copy of each type and host string, so that
+// the record in memory does not hold a copy per row.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	in[s] = s
+	return s
+}
+
 // load reads the whole record into memory.
 func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*hostRec, error) {
+	in := interner{}
+	for _, t := range store.Types {
+		in[string(t)] = string(t)
+	}
 	objs := map[store.Handle]*object{}
 	rows, err := d.sql.QueryContext(ctx, `SELECT type, name, size, sha, copies, k, m, forgotten, created FROM objects`)
 	if err != nil {
@@ -215,6 +231,7 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 			rows.Close()
 			return nil, nil, err
 		}
+		o.h.Type = store.Type(in.get(string(o.h.Type)))
 		o.sha, o.shaKnown = scanHash(sha)
 		o.created = time.Unix(created, 0)
 		objs[o.h] = o
@@ -229,7 +246,7 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 		return nil, nil, err
 	}
 	for rows.Next() {
-		p := &piece{at: map[string]*copyRec{}}
+		p := &piece{}
 		var obj string
 		var sha, root []byte
 		if err := rows.Scan(&p.h.Type, &p.h.Name, &obj, &p.idx, &p.size, &sha, &root); err != nil {
@@ -241,6 +258,10 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 		o := objs[store.Handle{Type: p.h.Type, Name: obj}]
 		if o == nil {
 			continue
+		}
+		p.h.Type = o.h.Type
+		if p.h.Name == o.h.Name {
+			p.h.Name = o.h.Name
 		}
 		p.obj = o
 		o.addPiece(p)
@@ -264,7 +285,7 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 			return nil, nil, err
 		}
 		if p := pieces[h]; p != nil {
-			p.at[host] = &copyRec{until: time.Unix(until, 0), placed: time.Unix(placed, 0), state: state}
+			p.at.set(in.get(host), &copyRec{until: time.Unix(until, 0), placed: time.Unix(placed, 0), state: state})
 		}
 	}
 	rows.Close()

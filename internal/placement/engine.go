@@ -68,11 +68,10 @@ type Engine struct {
 	log  *slog.Logger
 	db   *db
 
-	mu     sync.Mutex // guards everything below and serialises database writes
-	objs   map[store.Handle]*object
-	pieces map[store.Handle]*piece // by host-side handle
-	hosts  map[string]*hostRec
-	rnd    *rand.Rand
+	mu    sync.Mutex // guards everything below and serialises database writes
+	objs  map[store.Handle]*object
+	hosts map[string]*hostRec
+	rnd   *rand.Rand
 	// busy holds the objects being placed: one placement of an object at
 	// a time, so that concurrent calls never put two pieces of one pack
 	// on one host.
@@ -131,15 +130,8 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		d.sql.Close()
 		return nil, fmt.Errorf("load placement database %s: %w", opts.Path, err)
 	}
-	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand, pieces: map[store.Handle]*piece{},
+	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand,
 		busy: map[store.Handle]chan struct{}{}}
-	for _, o := range objs {
-		for _, p := range o.pieces {
-			if p != nil {
-				e.pieces[p.h] = p
-			}
-		}
-	}
 	return e, nil
 }
 
@@ -193,6 +185,15 @@ func (e *Engine) seenBatchLocked(ctx context.Context, hosts []Candidate) error {
 	return nil
 }
 
+// internLocked returns the recorded copy of a host ID, so that the record
+// holds one string per host.
+func (e *Engine) internLocked(id string) string {
+	if h := e.hosts[id]; h != nil {
+		return h.id
+	}
+	return id
+}
+
 // goneLocked reports whether host id has been unseen for longer than the
 // grace period and is not online now.
 func (e *Engine) goneLocked(id string, online map[string]bool) bool {
@@ -221,7 +222,8 @@ func onlineSet(hosts []Candidate) map[string]bool {
 func (e *Engine) healthyLocked(p *piece, online map[string]bool) int {
 	n := 0
 	now := e.now()
-	for id, c := range p.at {
+	for _, c := range p.at {
+		id := c.host
 		if c.state == stateOK && c.until.After(now) && !e.goneLocked(id, online) {
 			n++
 		}
@@ -552,12 +554,13 @@ func (e *Engine) setHostList(ctx context.Context, data []byte) error {
 func (e *Engine) rewriteMetaLocked(ctx context.Context, o *object, data []byte) error {
 	if len(o.pieces) > 0 && o.pieces[0] != nil {
 		p := o.pieces[0]
-		for id := range p.at {
+		for _, r := range p.at {
+			id := r.host
 			if err := e.db.deletePlacement(ctx, p, id); err != nil {
 				return fmt.Errorf("record %s: %w", o.h, err)
 			}
 		}
-		p.at = map[string]*copyRec{}
+		p.at = nil
 	}
 	e.buildPiecesLocked(o, map[int][]byte{0: data})
 	if err := e.db.saveObject(ctx, o); err != nil {
@@ -574,9 +577,8 @@ func (e *Engine) buildPiecesLocked(o *object, data map[int][]byte) {
 			p = o.pieces[i]
 		}
 		if p == nil {
-			p = &piece{obj: o, h: o.pieceHandle(i), idx: i, at: map[string]*copyRec{}}
+			p = &piece{obj: o, h: o.pieceHandle(i), idx: i}
 			o.addPiece(p)
-			e.pieces[p.h] = p
 		}
 		p.size = int64(len(b))
 		p.sha, p.shaKnown = sum256(b), true
@@ -602,7 +604,7 @@ func (e *Engine) planLocked(o *object, usable []Candidate, online map[string]boo
 		var targets []Candidate
 		for _, c := range usable {
 			if p != nil {
-				if r := p.at[c.ID()]; r != nil && r.state == stateOK {
+				if r := p.at.get(c.ID()); r != nil && r.state == stateOK {
 					continue
 				}
 			}
@@ -632,7 +634,8 @@ func (e *Engine) planLocked(o *object, usable []Candidate, online map[string]boo
 		if p == nil {
 			continue
 		}
-		for id, r := range p.at {
+		for _, r := range p.at {
+			id := r.host
 			if r.state == stateDeleted {
 				past[id] = true
 			} else {
@@ -959,7 +962,7 @@ func (e *Engine) put(ctx context.Context, c Candidate, o *object, idx int, b []b
 		return nil
 	}
 	rec := &copyRec{until: until, placed: e.now(), state: stateOK}
-	p.at[c.ID()] = rec
+	p.at.set(e.internLocked(c.ID()), rec)
 	if err := e.db.savePlacement(ctx, p, c.ID(), rec); err != nil {
 		return fmt.Errorf("record placement of %s on %s: %w", p.h, c.ID(), err)
 	}

@@ -42,7 +42,7 @@ func (e *Engine) fetchObject(ctx context.Context, o *object, hosts []Candidate) 
 				if p == nil {
 					continue
 				}
-				if r := p.at[c.ID()]; r != nil && r.state != stateDeleted && (r.state == stateOK) == good {
+				if r := p.at.get(c.ID()); r != nil && r.state != stateDeleted && (r.state == stateOK) == good {
 					opts = append(opts, fetchOpt{idx: p.idx, p: p, host: c})
 				}
 			}

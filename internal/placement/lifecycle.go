@@ -27,7 +27,8 @@ func (e *Engine) sweepBatchLocked(ctx context.Context, online map[string]bool, s
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				if r.state == stateOK && e.goneLocked(id, online) {
 					r.state = stateDropped
 					st.sum.Dropped++
@@ -61,7 +62,8 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				if !online[id] {
 					continue
 				}
@@ -102,11 +104,11 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 					for _, d := range batch {
 						st.sum.Deleted++
 						if d.whole {
-							delete(d.p.at, id)
+							d.p.at.del(id)
 							if err := e.db.deletePlacement(ctx, d.p, id); err != nil {
 								return err
 							}
-						} else if r := d.p.at[id]; r != nil {
+						} else if r := d.p.at.get(id); r != nil {
 							r.state = stateDeleted
 							if err := e.db.savePlacement(ctx, d.p, id, r); err != nil {
 								return err
@@ -134,7 +136,8 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				if r.state == stateDeleted || e.goneLocked(id, online) {
 					continue // nothing to delete, or the host's lease expiry will
 				}
@@ -148,11 +151,6 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 			return fmt.Errorf("forget %s: %w", h, err)
 		}
 		delete(e.objs, h)
-		for _, p := range o.pieces {
-			if p != nil {
-				delete(e.pieces, p.h)
-			}
-		}
 	}
 	return nil
 }
@@ -242,7 +240,8 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				if online[id] && r.state == stateOK && r.until.Before(limit) {
 					per[id] = append(per[id], p)
 				}
@@ -292,7 +291,7 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 				e.mu.Lock()
 				err = e.db.batch(ctx, func() error {
 					for _, p := range batch {
-						r := p.at[c.ID()]
+						r := p.at.get(c.ID())
 						if r == nil {
 							continue
 						}
@@ -371,7 +370,8 @@ func (e *Engine) Audit(ctx context.Context, hosts []Candidate, n int) (AuditRepo
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				if c, ok := byID[id]; ok && r.state == stateOK {
 					all = append(all, pick{p, c})
 				}
@@ -443,7 +443,7 @@ func (e *Engine) Audit(ctx context.Context, hosts []Candidate, n int) (AuditRepo
 				if err == nil {
 					err = e.db.addAudit(ctx, e.now(), pk.host.ID(), pk.p, ok, msg)
 				}
-				if r := pk.p.at[pk.host.ID()]; failed && r != nil && r.state == stateOK {
+				if r := pk.p.at.get(pk.host.ID()); failed && r != nil && r.state == stateOK {
 					r.state = stateBad
 					if err == nil {
 						err = e.db.savePlacement(ctx, pk.p, pk.host.ID(), r)

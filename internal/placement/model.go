@@ -26,9 +26,44 @@ func HostListHandle(data []byte) store.Handle {
 }
 
 type copyRec struct {
+	host   string
 	until  time.Time
 	placed time.Time
 	state  int
+}
+
+// copies are the copies of one piece, one per host: a short slice (a
+// piece has one to a few copies), much smaller than a map.
+type copies []*copyRec
+
+func (cs copies) get(host string) *copyRec {
+	for _, c := range cs {
+		if c.host == host {
+			return c
+		}
+	}
+	return nil
+}
+
+// set records rec as the copy on host, replacing any other.
+func (cs *copies) set(host string, rec *copyRec) {
+	rec.host = host
+	for i, c := range *cs {
+		if c.host == host {
+			(*cs)[i] = rec
+			return
+		}
+	}
+	*cs = append(*cs, rec)
+}
+
+func (cs *copies) del(host string) {
+	for i, c := range *cs {
+		if c.host == host {
+			*cs = append((*cs)[:i:i], (*cs)[i+1:]...)
+			return
+		}
+	}
 }
 
 type piece struct {
@@ -40,7 +75,7 @@ type piece struct {
 	shaKnown  bool
 	root      [32]byte
 	rootKnown bool
-	at        map[string]*copyRec // by host ID
+	at        copies
 }
 
 type object struct {

@@ -87,9 +87,8 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 				p = o.pieces[idx]
 			}
 			if p == nil {
-				p = &piece{obj: o, h: en.Handle, idx: idx, size: en.Size, sha: en.SHA256, shaKnown: true, at: map[string]*copyRec{}}
+				p = &piece{obj: o, h: en.Handle, idx: idx, size: en.Size, sha: en.SHA256, shaKnown: true}
 				o.addPiece(p)
-				e.pieces[p.h] = p
 			} else if p.shaKnown && p.sha != en.SHA256 && len(p.at) > 0 && !p.rootKnown {
 				// Hosts disagree and nothing says who is right: shards
 				// are judged by their own hash lists and the pack ID; a
@@ -99,11 +98,11 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 					o.shaKnown = false
 				}
 			}
-			if _, ok := p.at[l.id]; ok {
+			if p.at.get(l.id) != nil {
 				continue
 			}
 			r := &copyRec{until: en.Until, placed: e.now(), state: stateOK}
-			p.at[l.id] = r
+			p.at.set(e.internLocked(l.id), r)
 			copies = append(copies, newCopy{p, l.id, r})
 			rep.Copies++
 		}
@@ -202,7 +201,7 @@ func (e *Engine) resolveSize(ctx context.Context, o *object, hosts []Candidate) 
 			continue
 		}
 		for _, p := range o.pieces {
-			if p != nil && p.at[c.ID()] != nil {
+			if p != nil && p.at.get(c.ID()) != nil {
 				opts = append(opts, fetchOpt{idx: p.idx, p: p, host: c})
 			}
 		}

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -29,4 +30,14 @@ func TestScale(t *testing.T) {
 	start = time.Now()
 	st, err := v.e.Status(v.ctx, time.Hour)
 	t.Logf("status %+v %v in %v", st.Packs, err, time.Since(start))
+	v.hosts = nil
+	v.repo = nil
+	fresh.Close()
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	again := v.open("placement.db", Redundancy{})
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	t.Logf("record of %d objects in memory: %.1f MiB", len(again.objs), float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20))
 }

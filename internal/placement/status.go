@@ -114,7 +114,7 @@ func (e *Engine) metaIncompleteLocked(online map[string]bool) int {
 			continue
 		}
 		for _, id := range live {
-			if r := o.pieces[0].at[id]; r == nil || r.state != stateOK {
+			if r := o.pieces[0].at.get(id); r == nil || r.state != stateOK {
 				n++
 				break
 			}
@@ -148,7 +148,8 @@ func (e *Engine) Status(ctx context.Context, expiring time.Duration) (Status, er
 			if p == nil {
 				continue
 			}
-			for id, r := range p.at {
+			for _, r := range p.at {
+				id := r.host
 				hs := per[id]
 				if hs == nil {
 					hs = &HostStatus{ID: id, Reputation: 0.5}
