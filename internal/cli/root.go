@@ -71,7 +71,7 @@ var commands = []func(*Globals) *cobra.Command{
 	// the repository
 	newInitCmd, newBackupCmd, newSnapshotsCmd, newKeyCmd,
 	newRestoreCmd, newLsCmd, newDiffCmd, newVersionsCmd,
-	newCheckCmd, newForgetCmd, newPruneCmd, newUnlockCmd,
+	newCheckCmd, newForgetCmd, newPruneCmd, newUnlockCmd, newRepairCmd,
 	// the network (internal/p2p, internal/hosting, internal/daemon)
 	newDaemonCmd, newIDCmd, newPeersCmd, newOfferCmd,
 	// sources, schedules and the run catalog

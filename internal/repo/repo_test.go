@@ -272,3 +272,36 @@ func TestNonUTF8Metadata(t *testing.T) {
 		t.Fatalf("a user name that is not UTF-8 was stored mangled: %q", tr.Nodes[0].User)
 	}
 }
+
+func TestRebuildIndex(t *testing.T) {
+	ctx := context.Background()
+	r, st := newRepo(t)
+	var ids []crypto.ID
+	for i := 0; i < 5; i++ {
+		d := []byte{byte(i), 1, 2, 3}
+		id := r.Keys().BlobID(d)
+		ids = append(ids, id)
+		r.SaveBlob(ctx, repo.DataBlob, id, d)
+	}
+	if err := r.FlushFinal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Lose every index.
+	st.List(ctx, store.Index, func(i store.Info) error { return st.Delete(ctx, i.Handle) })
+	r2, _ := repo.Open(ctx, st, []byte("pw"), repo.Options{})
+	rep, err := r2.RebuildIndex(ctx, false)
+	if err != nil || rep.PacksRead != 1 || rep.BlobsIndexed != 5 {
+		t.Fatalf("rebuild: %+v %v", rep, err)
+	}
+	r3, _ := repo.Open(ctx, st, []byte("pw"), repo.Options{})
+	r3.LoadIndex(ctx)
+	for _, id := range ids {
+		if _, err := r3.LoadBlob(ctx, id, nil); err != nil {
+			t.Fatalf("blob after rebuild: %v", err)
+		}
+	}
+	rep, err = r3.RebuildIndex(ctx, true)
+	if err != nil || rep.PacksRead != 1 || len(rep.Removed) != 1 {
+		t.Fatalf("rebuild all: %+v %v", rep, err)
+	}
+}
