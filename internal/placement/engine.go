@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -76,13 +78,44 @@ type Engine struct {
 	// a time, so that concurrent calls never put two pieces of one pack
 	// on one host.
 	busy map[store.Handle]chan struct{}
+
+	lock *os.File // held until Close
 }
 
+// ErrBusy says another process has the placement record open. One
+// process at a time may place (the daemon, or a command when no daemon
+// runs): two would not see each other's placements and could put two
+// pieces of a pack on one host.
+var ErrBusy = errors.New("placement record in use by another process")
+
 // Open opens (creating if needed) the placement database and loads it.
+// It takes an exclusive lock on Path + ".lock" until Close; a second Open
+// of the same record, in this process or another, fails with ErrBusy.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Path == "" {
 		return nil, errors.New("open placement: no database path")
 	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("open placement: %w", err)
+	}
+	lock, err := os.OpenFile(opts.Path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open placement: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open placement %s: %w", opts.Path, err)
+	}
+	e, err := open(ctx, opts)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	e.lock = lock
+	return e, nil
+}
+
+func open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Redundancy != (Redundancy{}) {
 		if err := opts.Redundancy.Validate(); err != nil {
 			return nil, fmt.Errorf("open placement: %w", err)
@@ -135,8 +168,15 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close closes the database.
-func (e *Engine) Close() error { return e.db.sql.Close() }
+// Close closes the database and releases the lock.
+func (e *Engine) Close() error {
+	err := e.db.sql.Close()
+	if e.lock != nil {
+		e.lock.Close()
+		e.lock = nil
+	}
+	return err
+}
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
 

@@ -3,6 +3,7 @@ package placement
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -552,4 +553,18 @@ func TestAuditOfSilentHost(t *testing.T) {
 			t.Fatalf("silence did not count against the host: %+v", h)
 		}
 	}
+}
+
+func TestOneProcessAtATime(t *testing.T) {
+	v := newEnv(t, 1, Replicas(1))
+	_, err := Open(v.ctx, Options{Path: filepath.Join(v.dir, "placement.db")})
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("second open: %v", err)
+	}
+	v.e.Close()
+	e, err := Open(v.ctx, Options{Path: filepath.Join(v.dir, "placement.db")})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	e.Close()
 }
