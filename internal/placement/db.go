@@ -129,15 +129,19 @@ func (d *db) batch(ctx context.Context, fn func() error) error {
 	return tx.Commit()
 }
 
-func openDB(ctx context.Context, path string) (*db, error) {
+func openDB(ctx context.Context, path string, readOnly bool) (*db, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 	s, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -145,6 +149,14 @@ func openDB(ctx context.Context, path string) (*db, error) {
 	}
 	s.SetMaxOpenConns(1) // every statement is short; the engine serialises writes anyway
 	d := &db{sql: s}
+	if readOnly {
+		var v int
+		if err := s.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != len(migrations) {
+			s.Close()
+			return nil, fmt.Errorf("placement database is schema version %d, want %d (open it for writing once): %v", v, len(migrations), err)
+		}
+		return d, nil
+	}
 	if err := d.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err

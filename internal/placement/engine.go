@@ -106,7 +106,7 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open placement %s: %w", opts.Path, err)
 	}
-	e, err := open(ctx, opts)
+	e, err := open(ctx, opts, false)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -115,7 +115,28 @@ func Open(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-func open(ctx context.Context, opts Options) (*Engine, error) {
+// OpenReadOnly loads the record without taking the lock, for a command
+// that reports (Status, CountsOf) while the daemon holds it. Nothing else
+// may be called on the result: every write fails. A record that does not
+// exist yet reads as empty.
+func OpenReadOnly(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Path == "" {
+		return nil, errors.New("open placement: no database path")
+	}
+	if _, err := os.Stat(opts.Path); errors.Is(err, os.ErrNotExist) {
+		// An empty record in a scratch file, gone when this returns.
+		tmp, err := os.MkdirTemp("", "cairn-placement-")
+		if err != nil {
+			return nil, fmt.Errorf("open placement: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		opts.Path = filepath.Join(tmp, "empty.db")
+		return open(ctx, opts, false)
+	}
+	return open(ctx, opts, true)
+}
+
+func open(ctx context.Context, opts Options, readOnly bool) (*Engine, error) {
 	if opts.Redundancy != (Redundancy{}) {
 		if err := opts.Redundancy.Validate(); err != nil {
 			return nil, fmt.Errorf("open placement: %w", err)
@@ -154,7 +175,7 @@ func open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d, err := openDB(ctx, opts.Path)
+	d, err := openDB(ctx, opts.Path, readOnly)
 	if err != nil {
 		return nil, fmt.Errorf("open placement database %s: %w", opts.Path, err)
 	}

@@ -3,6 +3,7 @@ package placement
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -567,4 +568,33 @@ func TestOneProcessAtATime(t *testing.T) {
 		t.Fatalf("open after close: %v", err)
 	}
 	e.Close()
+}
+
+func TestOpenReadOnly(t *testing.T) {
+	v := newEnv(t, 3, Replicas(2))
+	v.populate(2, 1000)
+	v.sync(SyncOptions{})
+	ro, err := OpenReadOnly(v.ctx, Options{Path: filepath.Join(v.dir, "placement.db"), Now: v.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	st, err := ro.Status(v.ctx, 0)
+	if err != nil || st.Packs.Placed != 2 {
+		t.Fatalf("read-only status: %+v %v", st.Packs, err)
+	}
+	if _, err := ro.Sync(v.ctx, v.repo, v.cands(), SyncOptions{}); err == nil {
+		t.Fatal("a read-only record accepted writes")
+	}
+	none, err := OpenReadOnly(v.ctx, Options{Path: filepath.Join(v.dir, "nothing", "placement.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer none.Close()
+	if st, err := none.Status(v.ctx, 0); err != nil || st.Packs != (Counts{}) {
+		t.Fatalf("status of no record: %+v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(v.dir, "nothing")); err == nil {
+		t.Fatal("reading created a folder")
+	}
 }
