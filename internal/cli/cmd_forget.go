@@ -241,6 +241,12 @@ func runForget(ctx context.Context, g *Globals, o forgetOptions, ids []string) e
 		if !g.JSON {
 			printPruneStats(g, st)
 		}
+	} else if len(removed) > 0 {
+		// The forgotten snapshots go from the hosts too (prune reconciles
+		// the packs).
+		if err := g.reconcilePeers(ctx, r); err != nil {
+			fmt.Fprintf(g.Stderr, "warning: delete on peers: %v\n", err)
+		}
 	}
 	if g.JSON {
 		return g.printJSON(out)

@@ -89,6 +89,12 @@ func runPruneLocked(ctx context.Context, g *Globals, r *repo.Repository, po prun
 	if err != nil {
 		return nil, err // prune's errors say "prune: ..." already
 	}
+	if !po.DryRun {
+		// What prune deleted locally goes from the hosts too.
+		if err := g.reconcilePeers(ctx, r); err != nil {
+			fmt.Fprintf(g.Stderr, "warning: delete on peers: %v (the next prune retries)\n", err)
+		}
+	}
 	return st, nil
 }
 

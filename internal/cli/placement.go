@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/api"
@@ -163,4 +165,49 @@ func dropPlacedPacks(ctx context.Context, h home.Home) (int, int64, error) {
 		size += i.Size
 	}
 	return n, size, nil
+}
+
+// reconcilePeers deletes on the hosts what the home's repository no longer
+// has, after prune or forget removed it locally.
+func (g *Globals) reconcilePeers(ctx context.Context, r *repo.Repository) error {
+	_, inHome, err := g.repoDir()
+	if err != nil || !inHome {
+		return err
+	}
+	h, err := g.home()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(peerstore.PlacementPath(h)); err != nil {
+		return nil // nothing was ever placed
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		return err
+	}
+	if len(r.DamagedIndexes()) > 0 {
+		return errors.New("an index is damaged: not deleting anything on peers (run cairn repair index)")
+	}
+	var names []string
+	packs := map[string]bool{}
+	for id := range r.Index().Packs() {
+		names = append(names, id.String())
+		packs[id.String()] = true
+	}
+	return g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
+		if d == nil {
+			var sum placement.Summary
+			return c.Do(ctx, "POST", daemon.PathPlacementReconcile, daemon.ReconcileRequest{Packs: names}, &sum)
+		}
+		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		st, err := local.Open(h.RepoDir())
+		if err != nil {
+			return err
+		}
+		_, err = p.Reconcile(ctx, peerstore.KeepLocal(ctx, st, packs))
+		return err
+	})
 }

@@ -26,9 +26,16 @@ const maintainEvery = 10 * time.Minute
 // PlacementAPI is how the CLI asks a running daemon to place the local
 // repository on peers now.
 const (
-	PathPlacementSync     = "/v1/placement/sync"
-	PathPlacementMaintain = "/v1/placement/maintain"
+	PathPlacementSync      = "/v1/placement/sync"
+	PathPlacementMaintain  = "/v1/placement/maintain"
+	PathPlacementReconcile = "/v1/placement/reconcile"
 )
+
+// ReconcileRequest names the packs the repository still has (its index);
+// placed objects the repository no longer has are deleted on the hosts.
+type ReconcileRequest struct {
+	Packs []string `json:"packs"`
+}
 
 // SyncRequest asks for a placement pass.
 type SyncRequest struct {
@@ -125,6 +132,7 @@ func EnablePlacement(d *Daemon, hosted func() *hosting.Server) {
 		}
 		writeJSONResp(w, sum)
 	}))
+	d.Handle("POST "+PathPlacementReconcile, handleReconcile(get, localRepo))
 	d.Handle("POST "+PathPlacementMaintain, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := get(r.Context())
 		if err != nil {
@@ -155,6 +163,36 @@ func recordHeldBy(ctx context.Context, p *peerstore.Peers, hosted func() *hostin
 		if id, err := peer.Decode(hs.ID); err == nil {
 			_ = hosted().RecordHeldBy(ctx, id, hs.Bytes)
 		}
+	}
+}
+
+func handleReconcile(get func(context.Context) (*peerstore.Peers, error), localRepo func() store.Reader) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req ReconcileRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
+			writeErr(w, http.StatusBadRequest, err)
+			return
+		}
+		src := localRepo()
+		if src == nil {
+			writeErr(w, http.StatusConflict, errors.New("no local repository"))
+			return
+		}
+		p, err := get(r.Context())
+		if err != nil {
+			writeErr(w, http.StatusConflict, err)
+			return
+		}
+		packs := make(map[string]bool, len(req.Packs))
+		for _, n := range req.Packs {
+			packs[n] = true
+		}
+		sum, err := p.Reconcile(r.Context(), peerstore.KeepLocal(r.Context(), src, packs))
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSONResp(w, sum)
 	}
 }
 

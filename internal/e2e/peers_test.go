@@ -240,3 +240,56 @@ func TestAuditCatchesBitRot(t *testing.T) {
 	owner.run("restore", "latest", "--target", target)
 	checkRestored(t, target, src, files)
 }
+
+// countHosted counts the objects of a type a host keeps for anyone.
+func countHosted(h *node, typ string) int {
+	n := 0
+	filepath.WalkDir(filepath.Join(h.home, "hosted", "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(p)) == typ {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// TestForgetPruneDeletesOnPeers: what forget and prune remove locally
+// goes from the hosts too.
+func TestForgetPruneDeletesOnPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	owner := newNode(t, "owner")
+	hosts := []*node{newNode(t, "h1"), newNode(t, "h2")}
+	owner.run("init")
+	for _, h := range hosts {
+		h.start()
+		pair(t, owner, h)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	old := make([]byte, 18<<20)
+	rand.Read(old)
+	os.WriteFile(filepath.Join(src, "old.bin"), old, 0o644)
+	var first backupJSON
+	owner.runJSON(&first, "backup", src, "--redundancy", "2")
+	os.Remove(filepath.Join(src, "old.bin"))
+	os.WriteFile(filepath.Join(src, "new.txt"), []byte("only this is left"), 0o644)
+	var second backupJSON
+	owner.runJSON(&second, "backup", src, "--redundancy", "2")
+	before := countHosted(hosts[0], "data")
+	snapsBefore := countHosted(hosts[0], "snapshots")
+	owner.run("forget", first.SnapshotID, "--prune")
+	after := countHosted(hosts[0], "data")
+	if after >= before {
+		t.Fatalf("host keeps %d packs after prune, %d before", after, before)
+	}
+	if got := countHosted(hosts[0], "snapshots"); got != snapsBefore-1 {
+		t.Fatalf("host keeps %d snapshots after forget, want %d", got, snapsBefore-1)
+	}
+	var st statusJSON
+	owner.runJSON(&st, "status")
+	if st.Placement.Degraded != 0 || st.Placement.Missing != 0 {
+		t.Fatalf("placement after prune: %+v", st.Placement)
+	}
+}

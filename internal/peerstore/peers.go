@@ -199,3 +199,36 @@ func (p *Peers) Maintain(ctx context.Context, src store.Reader) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Reconcile forgets, everywhere, the objects the record places that the
+// repository no longer has: keep reports whether an object still exists.
+// Hosts delete their copies (those offline do when they are next seen).
+func (p *Peers) Reconcile(ctx context.Context, keep func(store.Handle) bool) (placement.Summary, error) {
+	var gone []store.Handle
+	for _, h := range p.engine.Handles() {
+		if !keep(h) {
+			gone = append(gone, h)
+		}
+	}
+	if len(gone) == 0 {
+		return placement.Summary{}, nil
+	}
+	return p.engine.Forget(ctx, p.Candidates(ctx), gone)
+}
+
+// KeepLocal is the keep function of Reconcile for a local repository whose
+// packs are those named in packs (from its index: with --no-local they are
+// not on disk) and whose metadata is on disk. The host list is kept: the
+// engine replaces it itself.
+func KeepLocal(ctx context.Context, local store.Reader, packs map[string]bool) func(store.Handle) bool {
+	return func(h store.Handle) bool {
+		switch h.Type {
+		case store.Meta, store.Lock:
+			return true
+		case store.Pack:
+			return packs[h.Name]
+		}
+		_, err := local.Stat(ctx, h)
+		return !errors.Is(err, store.ErrNotFound)
+	}
+}
