@@ -32,6 +32,9 @@ const (
 type Options struct {
 	// Path is the placement database (SQLite). Required.
 	Path string
+	// Exclusive takes a lock so that no other exclusive engine opens the
+	// record until Close (see Open).
+	Exclusive bool
 	// Redundancy for packs placed from now on. The zero value chooses
 	// DefaultRedundancy from the number of hosts that are not blocked.
 	// Packs keep the redundancy they were placed with.
@@ -82,18 +85,23 @@ type Engine struct {
 	lock *os.File // held until Close
 }
 
-// ErrBusy says another process has the placement record open. One
-// process at a time may place (the daemon, or a command when no daemon
-// runs): two would not see each other's placements and could put two
-// pieces of a pack on one host.
+// ErrBusy says another engine holds the placement record exclusively
+// (Options.Exclusive).
 var ErrBusy = errors.New("placement record in use by another process")
 
 // Open opens (creating if needed) the placement database and loads it.
-// It takes an exclusive lock on Path + ".lock" until Close; a second Open
-// of the same record, in this process or another, fails with ErrBusy.
+//
+// Two engines that place at once on one record (a daemon and a command)
+// do not see each other's placements and could put two pieces of a pack
+// on one host. With Options.Exclusive, Open takes a lock on Path + ".lock"
+// until Close, and a second exclusive Open fails with ErrBusy; commands
+// that only report use OpenReadOnly.
 func Open(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Path == "" {
 		return nil, errors.New("open placement: no database path")
+	}
+	if !opts.Exclusive {
+		return open(ctx, opts, false)
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("open placement: %w", err)

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -557,17 +558,21 @@ func TestAuditOfSilentHost(t *testing.T) {
 }
 
 func TestOneProcessAtATime(t *testing.T) {
-	v := newEnv(t, 1, Replicas(1))
-	_, err := Open(v.ctx, Options{Path: filepath.Join(v.dir, "placement.db")})
-	if !errors.Is(err, ErrBusy) {
+	dir := t.TempDir()
+	opts := Options{Path: filepath.Join(dir, "placement.db"), Exclusive: true}
+	e1, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), opts); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second open: %v", err)
 	}
-	v.e.Close()
-	e, err := Open(v.ctx, Options{Path: filepath.Join(v.dir, "placement.db")})
+	e1.Close()
+	e2, err := Open(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("open after close: %v", err)
 	}
-	e.Close()
+	e2.Close()
 }
 
 func TestOpenReadOnly(t *testing.T) {
