@@ -274,7 +274,10 @@ func (n *Node) newHost(ctx context.Context, key crypto.PrivKey, listen []string)
 			// stays bounded by the relay's default resources).
 			libp2p.EnableRelayService(relayv2.WithACL(relayACL{peers: n.peers}), relayv2.WithInfiniteLimits()),
 			libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates,
-				autorelay.WithBootDelay(0), autorelay.WithMinInterval(10*time.Second)),
+				autorelay.WithBootDelay(0), autorelay.WithMinInterval(10*time.Second),
+				// A friend that turned out not to be a relay (yet) is asked
+				// again after a minute, not libp2p's default hour.
+				autorelay.WithBackoff(time.Minute)),
 		)
 	}
 	h, err := libp2p.New(opts...)
