@@ -106,6 +106,26 @@ func EnablePlacement(d *Daemon, hosted func() *hosting.Server) {
 			recordHeldBy(ctx, p, hosted)
 		}
 	})
+	// Announce on the DHT the owners whose data this node keeps, so that an
+	// owner recovering with nothing but the recovery code finds it.
+	d.AddService("provide-owners", func(ctx context.Context) error {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if hosted != nil && hosted() != nil {
+				if owners, err := hosted().Owners(ctx); err == nil {
+					for _, o := range owners {
+						d.Node().ProvideOwner(o)
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
 	d.Handle("POST "+PathPlacementSync, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req SyncRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
