@@ -72,6 +72,10 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,            -- 'hostlist': name of the current host list object
 		value TEXT NOT NULL
 	);`,
+	// listed: the host's holdings were adopted by a rebuild. A record that
+	// was rebuilt (kv 'rebuilt') lists every host not listed yet when it
+	// comes online, so hosts offline during a recovery are adopted too.
+	`ALTER TABLE hosts ADD COLUMN listed INTEGER NOT NULL DEFAULT 0;`,
 }
 
 type db struct {
@@ -305,14 +309,14 @@ func (d *db) load(ctx context.Context) (map[store.Handle]*object, map[string]*ho
 		return nil, nil, err
 	}
 	hosts := map[string]*hostRec{}
-	rows, err = d.sql.QueryContext(ctx, `SELECT id, first_seen, last_seen, audits_ok, audits_failed FROM hosts`)
+	rows, err = d.sql.QueryContext(ctx, `SELECT id, first_seen, last_seen, audits_ok, audits_failed, listed FROM hosts`)
 	if err != nil {
 		return nil, nil, err
 	}
 	for rows.Next() {
 		h := &hostRec{}
 		var first, last int64
-		if err := rows.Scan(&h.id, &first, &last, &h.auditsOK, &h.auditsFailed); err != nil {
+		if err := rows.Scan(&h.id, &first, &last, &h.auditsOK, &h.auditsFailed, &h.listed); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -386,9 +390,10 @@ func (d *db) deletePlacement(ctx context.Context, p *piece, host string) error {
 }
 
 func (d *db) saveHost(ctx context.Context, h *hostRec) error {
-	_, err := d.ex().ExecContext(ctx, `INSERT INTO hosts (id, first_seen, last_seen, audits_ok, audits_failed) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, audits_ok = excluded.audits_ok, audits_failed = excluded.audits_failed`,
-		h.id, h.firstSeen.Unix(), h.lastSeen.Unix(), h.auditsOK, h.auditsFailed)
+	_, err := d.ex().ExecContext(ctx, `INSERT INTO hosts (id, first_seen, last_seen, audits_ok, audits_failed, listed) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, audits_ok = excluded.audits_ok,
+			audits_failed = excluded.audits_failed, listed = excluded.listed`,
+		h.id, h.firstSeen.Unix(), h.lastSeen.Unix(), h.auditsOK, h.auditsFailed, h.listed)
 	return err
 }
 

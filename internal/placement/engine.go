@@ -81,6 +81,9 @@ type Engine struct {
 	// a time, so that concurrent calls never put two pieces of one pack
 	// on one host.
 	busy map[store.Handle]chan struct{}
+	// rebuilt: the record was (partly) rebuilt from hosts' listings; hosts
+	// not listed yet are listed when they come online (adoptUnlisted).
+	rebuilt bool
 
 	lock *os.File // held until Close
 }
@@ -192,8 +195,13 @@ func open(ctx context.Context, opts Options, readOnly bool) (*Engine, error) {
 		d.sql.Close()
 		return nil, fmt.Errorf("load placement database %s: %w", opts.Path, err)
 	}
+	var rebuilt string
+	if err := d.sql.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = 'rebuilt'`).Scan(&rebuilt); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		d.sql.Close()
+		return nil, fmt.Errorf("load placement database %s: %w", opts.Path, err)
+	}
 	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand,
-		busy: map[store.Handle]chan struct{}{}}
+		busy: map[store.Handle]chan struct{}{}, rebuilt: rebuilt == "1"}
 	return e, nil
 }
 
@@ -500,6 +508,9 @@ func (e *Engine) Sync(ctx context.Context, src store.Reader, hosts []Candidate, 
 	e.mu.Unlock()
 	if err != nil {
 		return Summary{}, err
+	}
+	if err := e.adoptUnlisted(ctx, hosts); err != nil {
+		return Summary{}, fmt.Errorf("sync: %w", err)
 	}
 	red := so.Redundancy
 	if red == (Redundancy{}) {

@@ -375,6 +375,19 @@ func TestRecoveryFromNothing(t *testing.T) {
 			if c := fresh.CountsOf(packs); c.Missing != 0 {
 				t.Fatalf("recovered counts: %+v", c)
 			}
+			// The host that was down comes back: what it holds is adopted,
+			// nothing is placed again.
+			v.hosts[4].set(func(f *fakeHost) { f.offline = false })
+			sum, err := fresh.Sync(v.ctx, nil, v.cands(), SyncOptions{})
+			if err != nil || sum.PiecesSent != 0 || sum.Placed != len(packs) || sum.MetaIncomplete != 0 {
+				t.Fatalf("sync after the host returned: %+v %v", sum, err)
+			}
+			st, _ := fresh.Status(v.ctx, 0)
+			for _, h := range st.Hosts {
+				if h.ID == v.hosts[4].id && h.Pieces == 0 {
+					t.Fatalf("the returning host's pieces were not adopted: %+v", h)
+				}
+			}
 		})
 	}
 }

@@ -196,6 +196,9 @@ func (e *Engine) Repair(ctx context.Context, src store.Reader, hosts []Candidate
 	if err != nil {
 		return st.sum, err
 	}
+	if err := e.adoptUnlisted(ctx, hosts); err != nil {
+		return st.sum, fmt.Errorf("repair: %w", err)
+	}
 	if err := e.deleteForgotten(ctx, hosts, st); err != nil {
 		return st.sum, err
 	}

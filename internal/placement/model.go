@@ -95,6 +95,7 @@ type hostRec struct {
 	lastSeen     time.Time
 	auditsOK     int
 	auditsFailed int
+	listed       bool // its holdings were adopted by a rebuild
 }
 
 // reputation is the audit history as one number in (0, 1]: a new host has

@@ -108,6 +108,21 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 		}
 	}
 	err := e.db.batch(ctx, func() error {
+		for _, l := range lists {
+			if h := e.hosts[l.id]; h != nil {
+				h.listed = true
+				if err := e.db.saveHost(ctx, h); err != nil {
+					return fmt.Errorf("rebuild: record host: %w", err)
+				}
+			}
+		}
+		if !e.rebuilt {
+			if _, err := e.db.ex().ExecContext(ctx, `INSERT INTO kv (key, value) VALUES ('rebuilt', '1')
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+			e.rebuilt = true
+		}
 		for o := range touched {
 			if !o.meta() && !o.red.Coded() && len(o.pieces) > 0 && o.pieces[0] != nil {
 				n := len(o.pieces[0].at)
@@ -239,4 +254,31 @@ func (e *Engine) resolveSize(ctx context.Context, o *object, hosts []Candidate) 
 		return hd.PackSize, err
 	}
 	return 0, fmt.Errorf("size of %s: %w", o.h, lastErr)
+}
+
+// adoptUnlisted lists, in a record that was rebuilt, the online hosts
+// that were not listed yet (offline during the recovery, say), so that
+// what they hold counts instead of being placed again elsewhere.
+func (e *Engine) adoptUnlisted(ctx context.Context, hosts []Candidate) error {
+	e.mu.Lock()
+	var todo []Candidate
+	if e.rebuilt {
+		for _, c := range hosts {
+			if c.Info.Online && c.Info.Trust != TrustBlocked {
+				if h := e.hosts[c.ID()]; h == nil || !h.listed {
+					todo = append(todo, c)
+				}
+			}
+		}
+	}
+	e.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	rep, err := e.Rebuild(ctx, todo)
+	if err != nil {
+		return err
+	}
+	e.log.Info("adopted what returning hosts hold", "hosts", rep.Hosts, "copies", rep.Copies)
+	return nil
 }

@@ -96,6 +96,15 @@ func (s *Store) lookup(ctx context.Context, h store.Handle) (*object, error) {
 	s.e.mu.Lock()
 	o := s.e.objs[h]
 	s.e.mu.Unlock()
+	if o == nil {
+		// A host that was offline during the rebuild may hold it.
+		if err := s.e.adoptUnlisted(ctx, s.hosts()); err != nil {
+			return nil, fmt.Errorf("rebuild placement record: %w", err)
+		}
+		s.e.mu.Lock()
+		o = s.e.objs[h]
+		s.e.mu.Unlock()
+	}
 	if o == nil || o.forgotten {
 		return nil, fmt.Errorf("%s on peers: %w", h, store.ErrNotFound)
 	}
