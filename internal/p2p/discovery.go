@@ -325,6 +325,11 @@ func (n *Node) bootstrapPeers() []peer.AddrInfo {
 func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	ch := make(chan peer.AddrInfo, num)
 	defer close(ch)
+	hp := n.started.Load()
+	if hp == nil {
+		return ch // still starting: AutoRelay asks again later
+	}
+	h := *hp
 	for _, f := range n.peers.Friends() {
 		if len(ch) == num {
 			break
@@ -336,7 +341,7 @@ func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInf
 				public = true
 			}
 		}
-		if public || n.host.Network().Connectedness(f.ID) == network.Connected {
+		if public || h.Network().Connectedness(f.ID) == network.Connected {
 			ch <- ai
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/home"
@@ -107,9 +108,12 @@ type Node struct {
 		sync.Mutex
 		owners map[string]bool
 	}
-	kick   chan struct{} // wakes the reconnect loop
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	kick chan struct{} // wakes the reconnect loop
+	// started holds the host once libp2p.New returned, for callbacks that
+	// libp2p may run while it is still being built (AutoRelay's).
+	started atomic.Pointer[host.Host]
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New starts a node for the home in cfg. Close stops it.
@@ -187,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.host = h
+	n.started.Store(&h)
 	h.SetStreamHandler(PairProtocol, n.handlePair)
 	h.SetStreamHandler(StatusProtocol, n.handleStatus)
 
