@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -102,7 +101,6 @@ func (n *node) start() {
 	n.cmd = exec.Command(cairnBin, "daemon")
 	n.cmd.Env = n.env()
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
