@@ -359,6 +359,9 @@ func (m *mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if ai.ID == n.host.ID() || n.peers.Trust(ai.ID) == TrustBlocked {
 		return
 	}
+	if _, known := n.peers.Get(ai.ID); !known && n.peers.Len() >= maxPeerRows {
+		return // a crowded LAN: strangers beyond the bound are not recorded
+	}
 	var addrs []string
 	for _, a := range ai.Addrs {
 		if len(addrs) < maxPeerAddrs {

@@ -193,7 +193,17 @@ func (t *Peers) List() []Peer {
 	return out
 }
 
-// Friends returns the IDs of all friends.
+// maxPeerRows bounds the rows that discovery (mDNS) may add on its own.
+const maxPeerRows = 1024
+
+// Len is the number of rows.
+func (t *Peers) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.peers)
+}
+
+// Friends returns the rows of all friends.
 func (t *Peers) Friends() []Peer {
 	var out []Peer
 	for _, p := range t.List() {
