@@ -81,6 +81,9 @@ type Engine struct {
 	// a time, so that concurrent calls never put two pieces of one pack
 	// on one host.
 	busy map[store.Handle]chan struct{}
+	// held is the bytes of copies on each host that are not deleted: the
+	// load that placement spreads (see rank).
+	held map[string]int64
 	// rebuilt: the record was (partly) rebuilt from hosts' listings; hosts
 	// not listed yet are listed when they come online (adoptUnlisted).
 	rebuilt bool
@@ -201,7 +204,20 @@ func open(ctx context.Context, opts Options, readOnly bool) (*Engine, error) {
 		return nil, fmt.Errorf("load placement database %s: %w", opts.Path, err)
 	}
 	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand,
-		busy: map[store.Handle]chan struct{}{}, rebuilt: rebuilt == "1"}
+		busy: map[store.Handle]chan struct{}{}, rebuilt: rebuilt == "1",
+		held: map[string]int64{}}
+	for _, o := range objs {
+		for _, p := range o.pieces {
+			if p == nil {
+				continue
+			}
+			for _, r := range p.at {
+				if r.state != stateDeleted {
+					e.held[r.host] += p.size
+				}
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -262,6 +278,33 @@ func (e *Engine) seenBatchLocked(ctx context.Context, hosts []Candidate) error {
 	return nil
 }
 
+// setCopyLocked records rec as p's copy on host, keeping held.
+func (e *Engine) setCopyLocked(p *piece, host string, rec *copyRec) {
+	if old := p.at.get(host); old != nil && old.state != stateDeleted {
+		e.held[host] -= p.size
+	}
+	if rec.state != stateDeleted {
+		e.held[host] += p.size
+	}
+	p.at.set(host, rec)
+}
+
+// delCopyLocked forgets p's copy on host, keeping held.
+func (e *Engine) delCopyLocked(p *piece, host string) {
+	if old := p.at.get(host); old != nil && old.state != stateDeleted {
+		e.held[host] -= p.size
+	}
+	p.at.del(host)
+}
+
+// markDeletedLocked records that r was deleted from its host.
+func (e *Engine) markDeletedLocked(p *piece, r *copyRec) {
+	if r.state != stateDeleted {
+		e.held[r.host] -= p.size
+	}
+	r.state = stateDeleted
+}
+
 // internLocked returns the recorded copy of a host ID, so that the record
 // holds one string per host.
 func (e *Engine) internLocked(id string) string {
@@ -310,7 +353,9 @@ func (e *Engine) healthyLocked(p *piece, online map[string]bool) int {
 
 // rank orders the hosts that may receive pieces: online and not blocked;
 // friends before community hosts, hosts with a poor audit record last;
-// within a tier by a score of reputation, free space, RTT and bandwidth.
+// within a tier by a score of reputation (weighing most), free space, RTT
+// and bandwidth, less the load (what the host already keeps for us, as a
+// share of the most any candidate keeps) so that placements spread.
 func (e *Engine) rank(hosts []Candidate) []Candidate {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -319,7 +364,7 @@ func (e *Engine) rank(hosts []Candidate) []Candidate {
 
 func (e *Engine) rankLocked(hosts []Candidate) []Candidate {
 	var out []Candidate
-	var maxFree int64
+	var maxFree, maxHeld int64
 	var maxBW float64
 	var minRTT time.Duration
 	for _, c := range hosts {
@@ -328,6 +373,7 @@ func (e *Engine) rankLocked(hosts []Candidate) []Candidate {
 		}
 		out = append(out, c)
 		maxFree = max(maxFree, c.Info.FreeBytes)
+		maxHeld = max(maxHeld, e.held[c.ID()])
 		maxBW = max(maxBW, c.Info.BandwidthBps)
 		if c.Info.RTT > 0 && (minRTT == 0 || c.Info.RTT < minRTT) {
 			minRTT = c.Info.RTT
@@ -344,7 +390,7 @@ func (e *Engine) rankLocked(hosts []Candidate) []Candidate {
 		if c.Info.Trust == TrustFriend {
 			tier = 0
 		}
-		if rep < 0.3 {
+		if rep < 0.5 { // worse than a new host: more than one audit in four failed
 			tier = 2
 		}
 		free, rtt, bw := 0.5, 0.5, 0.5
@@ -357,7 +403,11 @@ func (e *Engine) rankLocked(hosts []Candidate) []Candidate {
 		if c.Info.BandwidthBps > 0 && maxBW > 0 {
 			bw = c.Info.BandwidthBps / maxBW
 		}
-		sc[c.ID()] = scored{tier, 2*rep + free + rtt + bw}
+		load := 0.0
+		if maxHeld > 0 {
+			load = float64(max(e.held[c.ID()], 0)) / float64(maxHeld)
+		}
+		sc[c.ID()] = scored{tier, 4*rep + free + rtt + bw - 2*load}
 	}
 	sort.SliceStable(out, func(a, b int) bool {
 		x, y := sc[out[a].ID()], sc[out[b].ID()]
@@ -638,6 +688,9 @@ func (e *Engine) rewriteMetaLocked(ctx context.Context, o *object, data []byte) 
 			id := r.host
 			if err := e.db.deletePlacement(ctx, p, id); err != nil {
 				return fmt.Errorf("record %s: %w", o.h, err)
+			}
+			if r.state != stateDeleted {
+				e.held[id] -= p.size
 			}
 		}
 		p.at = nil
@@ -1042,7 +1095,7 @@ func (e *Engine) put(ctx context.Context, c Candidate, o *object, idx int, b []b
 		return nil
 	}
 	rec := &copyRec{until: until, placed: e.now(), state: stateOK}
-	p.at.set(e.internLocked(c.ID()), rec)
+	e.setCopyLocked(p, e.internLocked(c.ID()), rec)
 	if err := e.db.savePlacement(ctx, p, c.ID(), rec); err != nil {
 		return fmt.Errorf("record placement of %s on %s: %w", p.h, c.ID(), err)
 	}

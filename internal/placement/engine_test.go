@@ -616,3 +616,26 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatal("reading created a folder")
 	}
 }
+
+func TestPlacementSpreads(t *testing.T) {
+	v := newEnv(t, 6, Replicas(2))
+	packs := v.populate(12, 10000)
+	c := v.cands()
+	for i := range c {
+		c[i].Info.Trust = TrustFriend
+	}
+	if _, err := v.e.Sync(v.ctx, v.repo, c, SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for _, p := range packs {
+		for id := range v.holders(p) {
+			per[id]++
+		}
+	}
+	for _, h := range v.hosts {
+		if n := per[h.id]; n < 1 || n > 8 { // 4 is a fair share; faster hosts get more
+			t.Fatalf("packs per host %v: not spread", per)
+		}
+	}
+}

@@ -104,12 +104,12 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 					for _, d := range batch {
 						st.sum.Deleted++
 						if d.whole {
-							d.p.at.del(id)
+							e.delCopyLocked(d.p, id)
 							if err := e.db.deletePlacement(ctx, d.p, id); err != nil {
 								return err
 							}
 						} else if r := d.p.at.get(id); r != nil {
-							r.state = stateDeleted
+							e.markDeletedLocked(d.p, r)
 							if err := e.db.savePlacement(ctx, d.p, id, r); err != nil {
 								return err
 							}
@@ -149,6 +149,16 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 		}
 		if err := e.db.deleteObject(ctx, o); err != nil {
 			return fmt.Errorf("forget %s: %w", h, err)
+		}
+		for _, p := range o.pieces {
+			if p == nil {
+				continue
+			}
+			for _, r := range p.at {
+				if r.state != stateDeleted {
+					e.held[r.host] -= p.size
+				}
+			}
 		}
 		delete(e.objs, h)
 	}

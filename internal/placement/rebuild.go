@@ -102,7 +102,7 @@ func (e *Engine) Rebuild(ctx context.Context, hosts []Candidate) (RebuildReport,
 				continue
 			}
 			r := &copyRec{until: en.Until, placed: e.now(), state: stateOK}
-			p.at.set(e.internLocked(l.id), r)
+			e.setCopyLocked(p, e.internLocked(l.id), r)
 			copies = append(copies, newCopy{p, l.id, r})
 			rep.Copies++
 		}

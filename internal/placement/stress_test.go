@@ -125,6 +125,28 @@ func (v *env) checkInvariants(live map[store.Handle][]byte, strict bool) {
 			}
 		}
 	}
+	// The load kept incrementally matches a recount.
+	v.e.mu.Lock()
+	held := map[string]int64{}
+	for _, o := range v.e.objs {
+		for _, p := range o.pieces {
+			if p == nil {
+				continue
+			}
+			for _, r := range p.at {
+				if r.state != stateDeleted {
+					held[r.host] += p.size
+				}
+			}
+		}
+	}
+	for id, n := range v.e.held {
+		if held[id] != n {
+			v.e.mu.Unlock()
+			v.t.Fatalf("held on %s: %d, recount %d", id, n, held[id])
+		}
+	}
+	v.e.mu.Unlock()
 	s := NewStore(v.e, v.cands, StoreOptions{})
 	v.e.mu.Lock()
 	online := onlineSet(v.cands())
