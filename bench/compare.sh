@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
 	-tools) tools="$2"; shift 2 ;;
 	-work) work="$2"; shift 2 ;;
 	-no-write) write=0; shift ;;
-	-h | -help | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | -help | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "compare.sh: unknown argument $1 (see -help)" >&2; exit 2 ;;
 	esac
 done
