@@ -213,7 +213,7 @@ func TestRestoreE2E(t *testing.T) {
 			args []string
 			code int
 		}{
-			{[]string{"restore", "latest:" + filepath.Join(src, "nope"), "--target", t.TempDir()}, 1},
+			{[]string{"restore", "latest:" + filepath.Join(src, "nope"), "--target", t.TempDir()}, 16},
 			{[]string{"restore", "ffffffff", "--target", t.TempDir()}, 16},
 			{[]string{"restore", "latest"}, 2},
 			{[]string{"restore", ":/x", "--target", t.TempDir()}, 2},
