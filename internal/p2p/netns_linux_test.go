@@ -223,7 +223,7 @@ func TestNATRelay(t *testing.T) {
 	// and dial out): B can only come in through R.
 	l.in(nat, "iptables", "-I", "FORWARD", "-i", "lan0", "-d", "198.51.100.2", "-j", "DROP")
 
-	// Homes with known keys; R is everyone's friend, B knows A.
+	// Homes with known keys; all are friends; R's address is known.
 	dir := t.TempDir()
 	ids := map[string]peer.ID{}
 	for _, role := range []string{"nat-r", "nat-a", "nat-b"} {
@@ -237,9 +237,8 @@ func TestNATRelay(t *testing.T) {
 	circuit := fmt.Sprintf("%s/p2p/%s/p2p-circuit", rAddr, ids["nat-r"])
 	friends := map[string][]Peer{
 		"nat-r": {{ID: ids["nat-a"], Trust: TrustFriend}, {ID: ids["nat-b"], Trust: TrustFriend}},
-		// A does not know B, so it never dials B itself: B comes in by the
-		// relay (and, if hole punching works, directly after).
-		"nat-a": {{ID: ids["nat-r"], Trust: TrustFriend, Addrs: []string{rAddr}}},
+		// A knows B (so B may ask its status) but not where it is.
+		"nat-a": {{ID: ids["nat-r"], Trust: TrustFriend, Addrs: []string{rAddr}}, {ID: ids["nat-b"], Trust: TrustFriend}},
 		"nat-b": {{ID: ids["nat-r"], Trust: TrustFriend, Addrs: []string{rAddr}},
 			{ID: ids["nat-a"], Trust: TrustFriend, Addrs: []string{circuit}}},
 	}

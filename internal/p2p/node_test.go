@@ -365,3 +365,26 @@ func TestPairingExchangesCertificates(t *testing.T) {
 		t.Fatalf("stored certificate does not verify: %v", err)
 	}
 }
+
+// Strangers learn nothing by the status protocol; friends do.
+func TestStatusOnlyForFriends(t *testing.T) {
+	ctx := context.Background()
+	a := startNode(t, testConfig(t, t.TempDir()))
+	b := startNode(t, testConfig(t, t.TempDir()))
+	if err := b.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Host().Addrs()}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Peers().Update(a.ID(), false, func(p *Peer) {}) // B knows A's row, A does not trust B
+	if err := b.RefreshStatus(ctx, a.ID()); err == nil {
+		t.Fatal("a stranger got A's status")
+	}
+	if err := a.Peers().Update(b.ID(), false, func(p *Peer) { p.Trust = TrustFriend }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RefreshStatus(ctx, a.ID()); err != nil {
+		t.Fatalf("a friend did not get A's status: %v", err)
+	}
+	if p, _ := b.Peers().Get(a.ID()); p.OfferBytes == 0 && p.FreeBytes == 0 {
+		t.Fatalf("status not recorded: %+v", p)
+	}
+}

@@ -513,10 +513,11 @@ func (n *Node) handlePair(s network.Stream) {
 	n.log.Info("paired", "peer", remote.String(), "role", "inviter")
 }
 
-// handleStatus answers /cairn/status/1 for anyone not blocked.
+// handleStatus answers /cairn/status/1 for friends, and for community
+// peers in community mode; strangers learn nothing (not even the owner ID).
 func (n *Node) handleStatus(s network.Stream) {
 	defer s.Close()
-	if n.peers.Trust(s.Conn().RemotePeer()) == TrustBlocked {
+	if t := n.peers.Trust(s.Conn().RemotePeer()); t != TrustFriend && t != TrustCommunity {
 		_ = s.Reset()
 		return
 	}
