@@ -176,18 +176,23 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.settings.s = settings
 	n.provide.owners = map[string]bool{}
 
+	// The node's own context: the DHT and the loops live until Close, not
+	// as long as the caller's ctx.
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
 	listen := cfg.Listen
 	if len(listen) == 0 {
 		listen = DefaultListen
 	}
-	h, err := n.newHost(ctx, key, listen)
-	if err != nil && len(cfg.Listen) == 0 {
+	h, err := n.newHost(runCtx, key, listen)
+	if err != nil && len(cfg.Listen) == 0 && ctx.Err() == nil {
 		// The default port is taken (another node on this machine): any port.
-		h, err = n.newHost(ctx, key, []string{
+		h, err = n.newHost(runCtx, key, []string{
 			"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1", "/ip6/::/tcp/0", "/ip6/::/udp/0/quic-v1",
 		})
 	}
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	n.host = h
@@ -199,11 +204,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.ProvideOwner(o.ID)
 	}
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	sub, err := h.EventBus().Subscribe(eventTypes)
 	if err != nil {
 		cancel()
+		_ = n.dht.Close()
 		_ = h.Close()
 		return nil, fmt.Errorf("start node: %w", err)
 	}
