@@ -173,7 +173,7 @@ func runStatus(ctx context.Context, g *Globals, within time.Duration) error {
 }
 
 func placementOf(ctx context.Context, h home.Home, within time.Duration) (placement.Status, error) {
-	e, err := placement.Open(ctx, placement.Options{Path: peerstore.PlacementPath(h)})
+	e, err := placement.OpenReadOnly(ctx, placement.Options{Path: peerstore.PlacementPath(h)})
 	if err != nil {
 		return placement.Status{}, err
 	}
