@@ -136,7 +136,7 @@ func (g *Globals) maintainPeers(ctx context.Context) error {
 // on peers (--no-local), keeping the metadata: later backups still
 // deduplicate against the index, and reads of those packs go to the peers.
 func dropPlacedPacks(ctx context.Context, h home.Home) (int, int64, error) {
-	e, err := placement.Open(ctx, placement.Options{Path: peerstore.PlacementPath(h)})
+	e, err := placement.OpenReadOnly(ctx, placement.Options{Path: peerstore.PlacementPath(h)})
 	if err != nil {
 		return 0, 0, err
 	}
