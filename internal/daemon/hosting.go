@@ -13,9 +13,26 @@ import (
 // hostingPolicy adapts the peer table to hosting's PeerPolicy.
 type hostingPolicy struct{ peers *p2p.Peers }
 
+var (
+	_ hosting.PeerPolicy  = hostingPolicy{}
+	_ hosting.OwnerPolicy = hostingPolicy{}
+)
+
 var _ hosting.PeerPolicy = hostingPolicy{}
 
 func (p hostingPolicy) Trust(id peer.ID) hosting.Trust { return hosting.Trust(p.peers.Trust(id)) }
+
+// TrustOwner makes a friend of every node an owner certifies once one of
+// that owner's nodes is a friend: a recovered machine goes on backing up
+// without pairing again.
+func (p hostingPolicy) TrustOwner(ownerID string) hosting.Trust {
+	for _, f := range p.peers.Friends() {
+		if f.OwnerID != "" && f.OwnerID == ownerID {
+			return hosting.TrustFriend
+		}
+	}
+	return hosting.TrustUnknown
+}
 func (p hostingPolicy) QuotaOverride(id peer.ID) (int64, bool) {
 	return p.peers.QuotaOverride(id)
 }

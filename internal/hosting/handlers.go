@@ -260,7 +260,7 @@ func (s *Server) handleOffer(ctx context.Context, c *call) error {
 	err := checkLease(time.Unix(req.Until, 0), now, st)
 	if err == nil {
 		var r room
-		r, err = s.offer(ctx, c.remote, req.Bytes)
+		r, err = s.offer(ctx, c.remote, c.owner, req.Bytes)
 		resp.Free = r.min()
 	}
 	if err != nil {
@@ -303,7 +303,7 @@ func (s *Server) handlePut(ctx context.Context, c *call) error {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
-	release, err := s.reserve(ctx, c.remote, req.Size)
+	release, err := s.reserve(ctx, c.remote, c.owner, req.Size)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,22 @@ import (
 //     P's quota: its override if the policy gives one, otherwise
 //     max(FreeAllowance, Ratio × bytes P keeps for us).
 
-// checkTrust refuses peers the host does not store for.
-func (s *Server) checkTrust(p peer.ID, st Settings) error {
-	switch s.policy.Trust(p) {
+// OwnerPolicy may be implemented by a PeerPolicy to trust owners rather
+// than nodes: a node the host does not know, whose request proves it acts
+// for an owner one of whose nodes is a friend, is that owner's new machine
+// (after a recovery, say) and is trusted as a friend too.
+type OwnerPolicy interface {
+	TrustOwner(ownerID string) Trust
+}
+
+// checkTrust refuses peers the host does not store for. owner is the owner
+// the request proved it acts for.
+func (s *Server) checkTrust(p peer.ID, owner string, st Settings) error {
+	t := s.policy.Trust(p)
+	if op, ok := s.policy.(OwnerPolicy); ok && t == TrustUnknown && owner != "" && op.TrustOwner(owner) == TrustFriend {
+		t = TrustFriend
+	}
+	switch t {
 	case TrustFriend:
 		return nil
 	case TrustBlocked:
@@ -100,9 +113,9 @@ func (s *Server) roomLocked(ctx context.Context, p peer.ID, st Settings) (room, 
 }
 
 // offer answers "may p store n more bytes?" without reserving anything.
-func (s *Server) offer(ctx context.Context, p peer.ID, n int64) (room, error) {
+func (s *Server) offer(ctx context.Context, p peer.ID, owner string, n int64) (room, error) {
 	st := s.Settings()
-	if err := s.checkTrust(p, st); err != nil {
+	if err := s.checkTrust(p, owner, st); err != nil {
 		return room{}, err
 	}
 	s.mu.Lock()
@@ -116,9 +129,9 @@ func (s *Server) offer(ctx context.Context, p peer.ID, n int64) (room, error) {
 
 // reserve admits an upload of n bytes from p and holds the room for it
 // until release.
-func (s *Server) reserve(ctx context.Context, p peer.ID, n int64) (release func(), err error) {
+func (s *Server) reserve(ctx context.Context, p peer.ID, owner string, n int64) (release func(), err error) {
 	st := s.Settings()
-	if err := s.checkTrust(p, st); err != nil {
+	if err := s.checkTrust(p, owner, st); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
