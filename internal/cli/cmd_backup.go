@@ -108,7 +108,7 @@ func runBackup(ctx context.Context, g *Globals, o backupOptions, paths []string)
 	}
 	// The snapshot is safe locally; placing it on peers may fall short
 	// (hosts offline), which the daemon completes later.
-	placed, perr := g.placeOnPeers(ctx, r, o.redundancy)
+	placed, perr := g.placeOnPeers(ctx, r, o.redundancy, 0)
 	if perr != nil {
 		fmt.Fprintf(g.Stderr, "warning: %v (the daemon retries)\n", perr)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -81,9 +82,11 @@ func runRun(ctx context.Context, g *Globals, name string, full bool) error {
 	// The snapshot is safe locally; placing it on peers may fall short
 	// (hosts offline), which the daemon completes later.
 	var placed *placement.Summary
-	if run.SnapshotID != "" {
+	if w, werr := schedule.ParseWindow(src.Window); run.SnapshotID != "" && werr == nil && !w.Open(time.Now(), time.Local) {
+		g.say("placement on peers waits: the source's window %s is closed (the daemon places it later)\n", src.Window)
+	} else if run.SnapshotID != "" {
 		var perr error
-		if placed, perr = g.placeOnPeers(ctx, r, src.Redundancy); perr != nil {
+		if placed, perr = g.placeOnPeers(ctx, r, src.Redundancy, src.LimitUp); perr != nil {
 			fmt.Fprintf(g.Stderr, "warning: %v (the daemon retries)\n", perr)
 		}
 	}
@@ -193,7 +196,7 @@ func (g *Globals) scheduledRun(ctx context.Context, cat *catalog.Catalog, name s
 	rn := &runner.Runner{Catalog: cat, Repo: r, Logger: log}
 	run, err := rn.Run(ctx, name, runner.Options{})
 	if run != nil && run.SnapshotID != "" {
-		if _, perr := g.placeOnPeers(ctx, r, src.Redundancy); perr != nil {
+		if _, perr := g.placeOnPeers(ctx, r, src.Redundancy, src.LimitUp); perr != nil {
 			log.Warn("place on peers after a scheduled run", "source", name, "err", perr)
 		}
 	}

@@ -36,6 +36,7 @@ var ExitCodes = []ExitCode{
 func Message(err error) string {
 	s := err.Error()
 	s = strings.TrimPrefix(s, ErrUsage.Error()+"\n")
+	s = strings.TrimPrefix(s, ErrUsage.Error()+": ")
 	return strings.ReplaceAll(s, "\n", ": ")
 }
 

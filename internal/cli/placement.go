@@ -41,7 +41,10 @@ func hostList(r *repo.Repository, fs []p2p.Peer) ([]byte, error) {
 // backup: through the running daemon, or a node started for the purpose.
 // It does nothing (nil summary) for a repository outside the home or a
 // home without friends.
-func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundancy string) (*placement.Summary, error) {
+//
+// limitUp (bytes per second, 0 for none) limits this placement's uploads on
+// top of the node's own limits: a source's limit.
+func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundancy string, limitUp int64) (*placement.Summary, error) {
 	_, inHome, err := g.repoDir()
 	if err != nil || !inHome {
 		return nil, err
@@ -67,7 +70,7 @@ func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundan
 	var sum placement.Summary
 	err = g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
 		if d == nil {
-			return c.Do(ctx, "POST", daemon.PathPlacementSync, daemon.SyncRequest{Redundancy: redundancy, HostList: hl}, &sum)
+			return c.Do(ctx, "POST", daemon.PathPlacementSync, daemon.SyncRequest{Redundancy: redundancy, HostList: hl, LimitUp: limitUp}, &sum)
 		}
 		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
 		if err != nil {
@@ -78,7 +81,7 @@ func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundan
 		if err != nil {
 			return err
 		}
-		sum, err = p.Sync(ctx, st, red, hl)
+		sum, err = p.Sync(peerstore.WithUploadLimit(ctx, limitUp), st, red, hl)
 		return err
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ var commands = []func(*Globals) *cobra.Command{
 	newRestoreCmd, newLsCmd, newDiffCmd, newVersionsCmd,
 	newCheckCmd, newForgetCmd, newPruneCmd, newUnlockCmd, newRepairCmd,
 	// the network (internal/p2p, internal/hosting, internal/daemon)
-	newDaemonCmd, newIDCmd, newPeersCmd, newOfferCmd,
+	newDaemonCmd, newIDCmd, newPeersCmd, newOfferCmd, newLimitsCmd,
 	// sources, schedules and the run catalog
 	newSourceCmd, newRunCmd, newHistoryCmd,
 	// backups on peers

@@ -41,6 +41,9 @@ type ReconcileRequest struct {
 type SyncRequest struct {
 	Redundancy string `json:"redundancy,omitempty"`
 	HostList   []byte `json:"host_list,omitempty"`
+	// LimitUp limits this pass's uploads (bytes per second) on top of the
+	// node's limits: a source's own limit.
+	LimitUp int64 `json:"limit_up,omitempty"`
 }
 
 // EnablePlacement makes the daemon keep the owner's repository placed on
@@ -145,7 +148,7 @@ func EnablePlacement(d *Daemon, hosted func() *hosting.Server) {
 			writeErr(w, http.StatusConflict, err)
 			return
 		}
-		sum, err := p.Sync(r.Context(), localRepo(), red, req.HostList)
+		sum, err := p.Sync(peerstore.WithUploadLimit(r.Context(), req.LimitUp), localRepo(), red, req.HostList)
 		if err != nil {
 			writeErr(w, http.StatusInternalServerError, err)
 			return

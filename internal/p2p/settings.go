@@ -30,6 +30,15 @@ type Settings struct {
 	NoMDNS       bool `json:"no_mdns,omitempty"`
 	NoNATPortMap bool `json:"no_nat_port_map,omitempty"`
 	NoRelay      bool `json:"no_relay,omitempty"`
+	// Bandwidth limits for backup traffic with peers, in bytes per second
+	// (0: unlimited): all peers together, and each peer.
+	LimitUp       int64 `json:"limit_up,omitempty"`
+	LimitDown     int64 `json:"limit_down,omitempty"`
+	PeerLimitUp   int64 `json:"peer_limit_up,omitempty"`
+	PeerLimitDown int64 `json:"peer_limit_down,omitempty"`
+	// WANWindow is when placement may send to peers outside the LAN, as a
+	// schedule window spec ("22:00-06:00"); empty is always.
+	WANWindow string `json:"wan_window,omitempty"`
 }
 
 const settingsVersion = 1

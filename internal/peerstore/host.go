@@ -23,6 +23,7 @@ import (
 type host struct {
 	c  *hostclient.Client
 	id peer.ID
+	p  *Peers // for the bandwidth limits
 }
 
 var _ placement.Host = (*host)(nil)
@@ -30,7 +31,16 @@ var _ placement.Host = (*host)(nil)
 func (h *host) ID() string { return h.id.String() }
 
 func (h *host) Get(ctx context.Context, hd store.Handle, offset, length int64) (io.ReadCloser, error) {
-	return h.c.Get(ctx, h.id, hd, offset, length)
+	rc, err := h.c.Get(ctx, h.id, hd, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	return readCloser{h.p.shaper().Reader(ctx, h.ID(), rc), rc}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func entry(hd hostclient.Held) placement.Entry {
@@ -54,6 +64,7 @@ func (h *host) List(ctx context.Context, t store.Type, fn func(placement.Entry) 
 }
 
 func (h *host) Put(ctx context.Context, hd store.Handle, size int64, sum [32]byte, until time.Time, r io.Reader) error {
+	r = h.p.shaper().UploadReader(ctx, h.ID(), r, uploadLimit(ctx)...)
 	_, err := h.c.Put(ctx, h.id, hostclient.Object{Handle: hd, Size: size, Hash: crypto.ID(sum), Until: until}, r)
 	return err
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
 
 	"github.com/cairn-backup/cairn/internal/crypto"
 	"github.com/cairn-backup/cairn/internal/home"
 	"github.com/cairn-backup/cairn/internal/hostclient"
 	"github.com/cairn-backup/cairn/internal/p2p"
 	"github.com/cairn-backup/cairn/internal/placement"
+	"github.com/cairn-backup/cairn/internal/schedule"
 	"github.com/cairn-backup/cairn/internal/store"
 )
 
@@ -41,8 +43,58 @@ type Peers struct {
 	engine *placement.Engine
 	log    *slog.Logger
 
-	mu    sync.Mutex
-	hosts map[peer.ID]*host
+	home home.Home
+
+	mu     sync.Mutex
+	hosts  map[peer.ID]*host
+	limits schedule.Limits
+	shape  *schedule.Shaper
+	window schedule.Window
+}
+
+// reload reads the node's bandwidth limits and WAN window from its
+// settings, so a change applies from the next round on.
+func (p *Peers) reload() {
+	st, err := p2p.LoadSettings(p.home)
+	if err != nil {
+		p.log.Warn("read settings", "err", err)
+		return
+	}
+	l := schedule.Limits{Up: st.LimitUp, Down: st.LimitDown, PeerUp: st.PeerLimitUp, PeerDown: st.PeerLimitDown}
+	w, err := schedule.ParseWindow(st.WANWindow)
+	if err != nil {
+		p.log.Warn("bad WAN window in settings", "window", st.WANWindow, "err", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shape == nil || l != p.limits {
+		p.limits, p.shape = l, schedule.NewShaper(l)
+	}
+	p.window = w
+}
+
+func (p *Peers) shaper() *schedule.Shaper {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.shape
+}
+
+type uploadLimitKey struct{}
+
+// WithUploadLimit adds a limit (bytes per second) to the uploads made with
+// ctx, on top of the node's: a source's own limit.
+func WithUploadLimit(ctx context.Context, bps int64) context.Context {
+	if bps <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, uploadLimitKey{}, schedule.NewLimiter(bps))
+}
+
+func uploadLimit(ctx context.Context) []*rate.Limiter {
+	if l, ok := ctx.Value(uploadLimitKey{}).(*rate.Limiter); ok {
+		return []*rate.Limiter{l}
+	}
+	return nil
 }
 
 // PlacementPath is where the placement record lives in a home.
@@ -92,11 +144,13 @@ func Open(ctx context.Context, o Options) (*Peers, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Peers{
+	p := &Peers{
 		node:   o.Node,
 		client: hostclient.New(o.Node.Host(), sig, hostclient.Options{}),
-		engine: e, log: o.Logger, hosts: map[peer.ID]*host{},
-	}, nil
+		engine: e, log: o.Logger, hosts: map[peer.ID]*host{}, home: o.Home,
+	}
+	p.reload()
+	return p, nil
 }
 
 // Close closes the placement record.
@@ -110,7 +164,7 @@ func (p *Peers) hostFor(id peer.ID) *host {
 	defer p.mu.Unlock()
 	h, ok := p.hosts[id]
 	if !ok {
-		h = &host{c: p.client, id: id}
+		h = &host{c: p.client, id: id, p: p}
 		p.hosts[id] = h
 	}
 	return h
@@ -119,7 +173,16 @@ func (p *Peers) hostFor(id peer.ID) *host {
 // Candidates turns the peer table into placement candidates: friends and
 // community peers, never blocked ones or this node itself. Peers not
 // connected are dialled (in parallel, briefly) first, so Online is fresh.
+// Hosts outside the LAN count as offline for placement while the WAN
+// window is closed; reads (restores) ignore the window.
 func (p *Peers) Candidates(ctx context.Context) []placement.Candidate {
+	return p.candidates(ctx, false)
+}
+
+func (p *Peers) candidates(ctx context.Context, placing bool) []placement.Candidate {
+	p.mu.Lock()
+	wanClosed := placing && !p.window.Open(time.Now(), time.Local)
+	p.mu.Unlock()
 	states := p.node.PeerStates()
 	var wg sync.WaitGroup
 	for _, ps := range states {
@@ -157,7 +220,7 @@ func (p *Peers) Candidates(ctx context.Context) []placement.Candidate {
 				Trust:     string(ps.Trust),
 				RTT:       time.Duration(ps.RTTMillis * float64(time.Millisecond)),
 				FreeBytes: ps.FreeBytes,
-				Online:    ps.Connected,
+				Online:    ps.Connected && !(wanClosed && !ps.LAN),
 			},
 		})
 	}
@@ -166,7 +229,8 @@ func (p *Peers) Candidates(ctx context.Context) []placement.Candidate {
 
 // Sync places the local repository's objects on the hosts.
 func (p *Peers) Sync(ctx context.Context, src store.Reader, red placement.Redundancy, hostList []byte) (placement.Summary, error) {
-	return p.engine.Sync(ctx, src, p.Candidates(ctx), placement.SyncOptions{Redundancy: red, HostList: hostList})
+	p.reload()
+	return p.engine.Sync(ctx, src, p.candidates(ctx, true), placement.SyncOptions{Redundancy: red, HostList: hostList})
 }
 
 // Store returns the hosts as a store.Store (reads verify every byte).
@@ -183,7 +247,8 @@ func (p *Peers) Store(red placement.Redundancy) store.Store {
 // local repository (src may be nil), renew leases that end within a
 // month, audit a few pieces, and repair what audits or absences found.
 func (p *Peers) Maintain(ctx context.Context, src store.Reader) error {
-	hosts := p.Candidates(ctx)
+	p.reload()
+	hosts := p.candidates(ctx, true)
 	var errs []error
 	if _, err := p.engine.Sync(ctx, src, hosts, placement.SyncOptions{}); err != nil {
 		errs = append(errs, fmt.Errorf("sync: %w", err))
@@ -213,7 +278,7 @@ func (p *Peers) Reconcile(ctx context.Context, keep func(store.Handle) bool) (pl
 	if len(gone) == 0 {
 		return placement.Summary{}, nil
 	}
-	return p.engine.Forget(ctx, p.Candidates(ctx), gone)
+	return p.engine.Forget(ctx, p.candidates(ctx, true), gone)
 }
 
 // KeepLocal is the keep function of Reconcile for a local repository whose

@@ -240,3 +240,10 @@ func (s *Shaper) Forget(peer string) {
 	defer s.mu.Unlock()
 	delete(s.peers, peer)
 }
+
+// UploadReader limits the reading of data that is being sent to peer (an
+// upload fed from a reader) by the global and per-peer upload limits and
+// any extra limiters.
+func (s *Shaper) UploadReader(ctx context.Context, peer string, r io.Reader, extra ...*rate.Limiter) io.Reader {
+	return LimitReader(ctx, r, append([]*rate.Limiter{s.up, s.peer(peer)[0]}, extra...)...)
+}
