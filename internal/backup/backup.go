@@ -20,6 +20,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -261,18 +262,6 @@ func cleanPaths(in []string) ([]string, error) {
 	return kept, nil
 }
 
-func samePaths(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func findParent(ctx context.Context, r *repo.Repository, ref, host string, paths []string) (*repo.Snapshot, error) {
 	if ref != "" {
 		return r.FindSnapshot(ctx, ref)
@@ -285,7 +274,7 @@ func findParent(ctx context.Context, r *repo.Repository, ref, host string, paths
 		s := snaps[i]
 		sp := append([]string{}, s.Paths...)
 		sort.Strings(sp)
-		if s.Host == host && samePaths(sp, paths) {
+		if s.Host == host && slices.Equal(sp, paths) {
 			return s, nil
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,7 +308,7 @@ func (a *archiver) saveFile(ctx context.Context, path string, fi fs.FileInfo, pn
 		status := StatusNew
 		if pn != nil {
 			status = StatusChanged
-			if pn.Type == repo.NodeFile && idsEqual(pn.Content, node.Content) {
+			if pn.Type == repo.NodeFile && slices.Equal(pn.Content, node.Content) {
 				status = StatusUnchanged
 			}
 		}
@@ -324,18 +325,6 @@ func (a *archiver) saveFile(ctx context.Context, path string, fi fs.FileInfo, pn
 		return done(nil, ctx.Err())
 	}
 	return out
-}
-
-func idsEqual(a, b []crypto.ID) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fatalError marks a failure of the repository (not of one source file):

@@ -79,19 +79,9 @@ func runDemo(ctx context.Context, g *Globals, keep bool) error {
 	quiet := slog.New(slog.DiscardHandler)
 	for _, name := range names {
 		h := home.Home{Dir: filepath.Join(dir, name)}
-		if err := h.Ensure(); err != nil {
+		d, err := daemon.StartLoopback(ctx, h, name, name != "alice", quiet)
+		if err != nil {
 			return err
-		}
-		st := p2p.Settings{Version: 1, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, NoNATPortMap: true, NoRelay: true, OfferBytes: 1 << 30}
-		if err := p2p.SaveSettings(h, st); err != nil {
-			return err
-		}
-		d := daemon.New(daemon.Config{Node: p2p.Config{Home: h, Name: name}, Ephemeral: true, Logger: quiet})
-		if name != "alice" {
-			daemon.EnableHosting(d)
-		}
-		if err := d.Start(ctx); err != nil {
-			return fmt.Errorf("start %s: %w", name, err)
 		}
 		defer d.Close()
 		nodes[name], homes[name] = d, h

@@ -32,13 +32,8 @@ func startNodes(b *testing.B, n int) ([]*daemon.Daemon, []home.Home) {
 	var hs []home.Home
 	for i := 0; i < n; i++ {
 		h := home.Home{Dir: filepath.Join(b.TempDir(), fmt.Sprint("n", i))}
-		h.Ensure()
-		p2p.SaveSettings(h, p2p.Settings{Version: 1, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, NoNATPortMap: true, NoRelay: true, OfferBytes: 4 << 30})
-		d := daemon.New(daemon.Config{Node: p2p.Config{Home: h}, Ephemeral: true, Logger: quiet})
-		if i > 0 {
-			daemon.EnableHosting(d)
-		}
-		if err := d.Start(ctx); err != nil {
+		d, err := daemon.StartLoopback(ctx, h, fmt.Sprint("n", i), i > 0, quiet)
+		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { d.Close() })

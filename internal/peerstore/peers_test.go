@@ -21,13 +21,8 @@ import (
 func startNode(t *testing.T, name string, hosting bool) (*daemon.Daemon, home.Home) {
 	t.Helper()
 	h := home.Home{Dir: filepath.Join(t.TempDir(), name)}
-	h.Ensure()
-	p2p.SaveSettings(h, p2p.Settings{Version: 1, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, NoNATPortMap: true, NoRelay: true, OfferBytes: 1 << 30})
-	d := daemon.New(daemon.Config{Node: p2p.Config{Home: h}, Ephemeral: true, Logger: slog.New(slog.DiscardHandler)})
-	if hosting {
-		daemon.EnableHosting(d)
-	}
-	if err := d.Start(context.Background()); err != nil {
+	d, err := daemon.StartLoopback(context.Background(), h, name, hosting, slog.New(slog.DiscardHandler))
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
