@@ -163,7 +163,7 @@ func runDemo(ctx context.Context, g *Globals, keep bool) error {
 	if err != nil {
 		return err
 	}
-	ps, err := peers.Sync(ctx, st, placement.Replicas(2), hl)
+	ps, err := peers.Sync(ctx, st, placement.SyncOptions{Redundancy: placement.Replicas(2), HostList: hl})
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,17 @@ func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundan
 		if err != nil {
 			return err
 		}
-		sum, err = p.Sync(peerstore.WithUploadLimit(ctx, limitUp), st, red, hl)
+		so := placement.SyncOptions{Redundancy: red, HostList: hl}
+		if !g.Quiet && !g.JSON && g.stderrIsTerminal() {
+			line := &statusLine{w: g.Stderr}
+			defer line.clear()
+			start := time.Now()
+			so.Progress = func(s placement.Summary) {
+				rate := float64(s.BytesSent) / max(time.Since(start).Seconds(), 0.001)
+				line.set(fmt.Sprintf("placing on peers: %d pieces, %s sent, %s/s", s.PiecesSent, humanBytes(s.BytesSent), humanBytes(int64(rate))))
+			}
+		}
+		sum, err = p.Sync(peerstore.WithUploadLimit(ctx, limitUp), st, so)
 		return err
 	})
 	if err != nil {

@@ -148,7 +148,7 @@ func EnablePlacement(d *Daemon, hosted func() *hosting.Server) {
 			writeErr(w, http.StatusConflict, err)
 			return
 		}
-		sum, err := p.Sync(peerstore.WithUploadLimit(r.Context(), req.LimitUp), localRepo(), red, req.HostList)
+		sum, err := p.Sync(peerstore.WithUploadLimit(r.Context(), req.LimitUp), localRepo(), placement.SyncOptions{Redundancy: red, HostList: req.HostList})
 		if err != nil {
 			writeErr(w, http.StatusInternalServerError, err)
 			return

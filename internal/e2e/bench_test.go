@@ -90,7 +90,7 @@ func BenchmarkPeers(b *testing.B) {
 					b.Fatal(err)
 				}
 				t1 := time.Now()
-				ps, err := peers.Sync(ctx, st, rd, nil)
+				ps, err := peers.Sync(ctx, st, placement.SyncOptions{Redundancy: rd})
 				if err != nil || ps.Degraded+ps.Missing > 0 {
 					b.Fatalf("sync: %+v %v", ps, err)
 				}

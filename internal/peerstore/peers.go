@@ -228,9 +228,9 @@ func (p *Peers) candidates(ctx context.Context, placing bool) []placement.Candid
 }
 
 // Sync places the local repository's objects on the hosts.
-func (p *Peers) Sync(ctx context.Context, src store.Reader, red placement.Redundancy, hostList []byte) (placement.Summary, error) {
+func (p *Peers) Sync(ctx context.Context, src store.Reader, so placement.SyncOptions) (placement.Summary, error) {
 	p.reload()
-	return p.engine.Sync(ctx, src, p.candidates(ctx, true), placement.SyncOptions{Redundancy: red, HostList: hostList})
+	return p.engine.Sync(ctx, src, p.candidates(ctx, true), so)
 }
 
 // Store returns the hosts as a store.Store (reads verify every byte).

@@ -67,7 +67,7 @@ func TestWANWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	sum, err := p.Sync(ctx, st, placement.Replicas(1), nil)
+	sum, err := p.Sync(ctx, st, placement.SyncOptions{Redundancy: placement.Replicas(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestWANWindow(t *testing.T) {
 	}
 	settings.WANWindow = ""
 	p2p.SaveSettings(oh, settings)
-	sum, err = p.Sync(ctx, st, placement.Replicas(1), nil)
+	sum, err = p.Sync(ctx, st, placement.SyncOptions{Redundancy: placement.Replicas(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
