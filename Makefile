@@ -6,6 +6,8 @@ GO        ?= go
 TESTFLAGS ?= -timeout 20m
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
+# Arguments for bench/compare.sh, e.g. COMPARE_ARGS="-size 200MiB -runs 3 -files 10x".
+COMPARE_ARGS ?=
 # Core packages with benchmarks (those that exist yet).
 BENCH_PKGS := $(addprefix ./,$(wildcard internal/chunker internal/crypto internal/repo internal/backup internal/restore))
 
@@ -35,7 +37,7 @@ cross:
 
 ## compare: cairn vs restic vs borg on a generated corpus (see bench/compare.sh)
 compare:
-	bench/compare.sh
+	bench/compare.sh $(COMPARE_ARGS)
 
 ## ci: what .ci/run does after installing packages
 ci:
