@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/cairn-backup/cairn/internal/cli"
@@ -29,12 +30,22 @@ func main() {
 		// percent of CPU.
 		debug.SetGCPercent(50)
 	}
+	if path := os.Getenv("CAIRN_CPUPROFILE"); path != "" {
+		// For developers: where a command spends its time.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	g := &cli.Globals{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	root := cli.NewRoot(g)
 	err := root.ExecuteContext(ctx)
 	stop()
-	os.Exit(exitCode(err, g))
+	code := exitCode(err, g)
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 func exitCode(err error, g *cli.Globals) int {

@@ -239,10 +239,6 @@ func (s *saver) finish(ctx context.Context, p *packer) error {
 		s.abandon(p)
 		return fmt.Errorf("write pack: %w", err)
 	}
-	if err := p.f.Sync(); err != nil {
-		s.abandon(p)
-		return fmt.Errorf("sync pack: %w", err)
-	}
 	var id crypto.ID
 	p.sha.Sum(id[:0])
 
@@ -256,7 +252,15 @@ func (s *saver) finish(ctx context.Context, p *packer) error {
 	go func() {
 		defer s.upWG.Done()
 		defer func() { <-s.upSem }()
-		err := s.upload(ctx, p, id)
+		// The fsync happens here, off the caller's goroutine: a worker
+		// goes on chunking while the disk catches up.
+		err := p.f.Sync()
+		if err != nil {
+			s.abandon(p)
+			err = fmt.Errorf("sync pack %s: %w", id.Short(), err)
+		} else {
+			err = s.upload(ctx, p, id)
+		}
 		if err == nil {
 			err = s.writeIndex(ctx, false)
 		}
