@@ -95,7 +95,9 @@ func (a *archiver) saveTrie(ctx context.Context, t *trie, dirPath, name string, 
 			pn = ptree.Find(n)
 		}
 		childPath := filepath.Join(dirPath, n)
-		if filepath.VolumeName(childPath) == "" && len(dirPath) == 1 && len(n) == 1 && os.PathSeparator == '\\' {
+		if os.PathSeparator == '\\' && dirPath == "/" && len(n) == 1 {
+			// On Windows the first component is a volume letter (see
+			// splitPath): its real path is "C:\".
 			childPath = n + `:\`
 		}
 		if c.real != "" {

@@ -132,7 +132,9 @@ func (s *Store) Put(ctx context.Context, h store.Handle, rd io.Reader, size int6
 	return r.Put(ctx, h, rd, size)
 }
 
-// Delete implements store.Store: both copies go.
+// Delete implements store.Store: both copies go. The object is gone once
+// neither store has it; a missing copy on one side is not an error, a
+// failure on either side is.
 func (s *Store) Delete(ctx context.Context, h store.Handle) error {
 	lerr := s.local.Delete(ctx, h)
 	if h.Type == store.Lock {
@@ -146,11 +148,14 @@ func (s *Store) Delete(ctx context.Context, h store.Handle) error {
 		return lerr
 	}
 	rerr := r.Delete(ctx, h)
-	if lerr == nil || errors.Is(lerr, store.ErrNotFound) && rerr == nil {
-		return nil
-	}
-	if errors.Is(lerr, store.ErrNotFound) {
+	lgone, rgone := errors.Is(lerr, store.ErrNotFound), errors.Is(rerr, store.ErrNotFound)
+	switch {
+	case lerr != nil && !lgone:
+		return lerr
+	case rerr != nil && !rgone:
 		return rerr
+	case lgone && rgone:
+		return lerr // it was nowhere
 	}
-	return lerr
+	return nil
 }
