@@ -413,9 +413,6 @@ func (a *archiver) readOnce(ctx context.Context, w *worker, path string) (*repo.
 		// (e.g. /proc files): keep what was read.
 		return node, nil, nil
 	}
-	if size != after.Size() {
-		return node, after, nil
-	}
 	return node, after, nil
 }
 
