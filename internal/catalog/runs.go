@@ -50,7 +50,7 @@ type RunFile struct {
 const runCols = `id, source, kind, status, started, finished, resumed_from,
 	files, dirs, links, others, bytes, bytes_added, new, changed, unchanged, failed, snapshot_id, error`
 
-func scanRun(row interface{ Scan(...any) error }) (*Run, error) {
+func scanRun(row rowScanner) (*Run, error) {
 	var r Run
 	var started, finished, resumed sql.NullInt64
 	err := row.Scan(&r.ID, &r.Source, &r.Kind, &r.Status, &started, &finished, &resumed,
@@ -386,23 +386,7 @@ func (c *Catalog) Runs(ctx context.Context, f RunFilter) ([]*Run, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
 	}
-	rows, err := c.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	defer rows.Close()
-	out := []*Run{}
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, c.db, "runs", scanRun, q, args...)
 }
 
 // LastRun returns the source's latest run, or nil if it never ran.

@@ -71,7 +71,7 @@ const sourceCols = `id, name, paths, excludes, schedule, pre_hook, post_hook,
 	keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within,
 	redundancy, window, limit_up, limit_down, created, updated`
 
-func scanSource(row interface{ Scan(...any) error }) (*Source, error) {
+func scanSource(row rowScanner) (*Source, error) {
 	var s Source
 	var paths, excludes string
 	var within int64
@@ -224,23 +224,7 @@ func (c *Catalog) Source(ctx context.Context, name string) (*Source, error) {
 
 // Sources returns every source, by name.
 func (c *Catalog) Sources(ctx context.Context) ([]*Source, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT `+sourceCols+` FROM sources ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list sources: %w", err)
-	}
-	defer rows.Close()
-	out := []*Source{}
-	for rows.Next() {
-		s, err := scanSource(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list sources: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list sources: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, c.db, "sources", scanSource, `SELECT `+sourceCols+` FROM sources ORDER BY name`)
 }
 
 // RemoveSource deletes the source called name. Its run history stays (the
