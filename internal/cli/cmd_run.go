@@ -159,6 +159,17 @@ func (g *Globals) enableScheduler(d *daemon.Daemon, log *slog.Logger) {
 			return err
 		}
 		defer cat.Close()
+		if g.PasswordFile == "" && g.Getenv("CAIRN_PASSWORD_FILE") == "" && g.Getenv("CAIRN_PASSWORD") == "" {
+			if srcs, err := cat.Sources(ctx); err == nil {
+				for _, src := range srcs {
+					if src.Schedule != "" {
+						// Say so at once rather than at the first due run.
+						log.Warn("scheduled sources will not run", "source", src.Name, "err", errNoDaemonPassphrase)
+						break
+					}
+				}
+			}
+		}
 		entries := &runner.Runner{Catalog: cat, Logger: log}
 		s, err := schedule.New(schedule.Config{
 			Sources: entries.Entries,
