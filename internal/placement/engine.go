@@ -206,16 +206,9 @@ func open(ctx context.Context, opts Options, readOnly bool) (*Engine, error) {
 	e := &Engine{opts: opts, log: opts.Logger, db: d, objs: objs, hosts: hosts, rnd: opts.Rand,
 		busy: map[store.Handle]chan struct{}{}, rebuilt: rebuilt == "1",
 		held: map[string]int64{}}
-	for _, o := range objs {
-		for _, p := range o.pieces {
-			if p == nil {
-				continue
-			}
-			for _, r := range p.at {
-				if r.state != stateDeleted {
-					e.held[r.host] += p.size
-				}
-			}
+	for p, r := range allCopies(objs) {
+		if r.state != stateDeleted {
+			e.held[r.host] += p.size
 		}
 	}
 	return e, nil

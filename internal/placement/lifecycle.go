@@ -22,20 +22,13 @@ func (e *Engine) sweepLocked(ctx context.Context, online map[string]bool, st *sy
 }
 
 func (e *Engine) sweepBatchLocked(ctx context.Context, online map[string]bool, st *syncState) error {
-	for _, o := range e.objs {
-		for _, p := range o.pieces {
-			if p == nil {
-				continue
-			}
-			for _, r := range p.at {
-				id := r.host
-				if r.state == stateOK && e.goneLocked(id, online) {
-					r.state = stateDropped
-					st.sum.Dropped++
-					if err := e.db.savePlacement(ctx, p, id, r); err != nil {
-						return fmt.Errorf("record placement: %w", err)
-					}
-				}
+	for p, r := range allCopies(e.objs) {
+		id := r.host
+		if r.state == stateOK && e.goneLocked(id, online) {
+			r.state = stateDropped
+			st.sum.Dropped++
+			if err := e.db.savePlacement(ctx, p, id, r); err != nil {
+				return fmt.Errorf("record placement: %w", err)
 			}
 		}
 	}
@@ -57,20 +50,13 @@ func (e *Engine) deleteForgotten(ctx context.Context, hosts []Candidate, st *syn
 		return err
 	}
 	per := map[string][]del{}
-	for _, o := range e.objs {
-		for _, p := range o.pieces {
-			if p == nil {
-				continue
-			}
-			for _, r := range p.at {
-				id := r.host
-				if !online[id] {
-					continue
-				}
-				if o.forgotten || r.state == stateBad || r.state == stateDropped {
-					per[id] = append(per[id], del{p: p, whole: o.forgotten})
-				}
-			}
+	for p, r := range allCopies(e.objs) {
+		id := r.host
+		if !online[id] {
+			continue
+		}
+		if o := p.obj; o.forgotten || r.state == stateBad || r.state == stateDropped {
+			per[id] = append(per[id], del{p: p, whole: o.forgotten})
 		}
 	}
 	e.mu.Unlock()
@@ -245,20 +231,9 @@ func (e *Engine) RenewLeases(ctx context.Context, hosts []Candidate, within time
 	online := onlineSet(hosts)
 	limit := e.now().Add(within)
 	per := map[string][]*piece{}
-	for _, o := range e.objs {
-		if o.forgotten {
-			continue
-		}
-		for _, p := range o.pieces {
-			if p == nil {
-				continue
-			}
-			for _, r := range p.at {
-				id := r.host
-				if online[id] && r.state == stateOK && r.until.Before(limit) {
-					per[id] = append(per[id], p)
-				}
-			}
+	for p, r := range allCopies(e.objs) {
+		if id := r.host; !p.obj.forgotten && online[id] && r.state == stateOK && r.until.Before(limit) {
+			per[id] = append(per[id], p)
 		}
 	}
 	e.mu.Unlock()
@@ -375,20 +350,9 @@ func (e *Engine) Audit(ctx context.Context, hosts []Candidate, n int) (AuditRepo
 		}
 	}
 	var all []pick
-	for _, o := range e.objs {
-		if o.forgotten {
-			continue
-		}
-		for _, p := range o.pieces {
-			if p == nil {
-				continue
-			}
-			for _, r := range p.at {
-				id := r.host
-				if c, ok := byID[id]; ok && r.state == stateOK {
-					all = append(all, pick{p, c})
-				}
-			}
+	for p, r := range allCopies(e.objs) {
+		if c, ok := byID[r.host]; ok && !p.obj.forgotten && r.state == stateOK {
+			all = append(all, pick{p, c})
 		}
 	}
 	sort.Slice(all, func(a, b int) bool {

@@ -3,6 +3,7 @@ package placement
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"iter"
 	"time"
 
 	"github.com/cairn-backup/cairn/internal/store"
@@ -164,3 +165,22 @@ func contentID(h store.Handle) ([32]byte, bool) {
 }
 
 func sum256(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// allCopies yields every copy record of every piece of objs, with its
+// piece (p.obj is the object), in no particular order.
+func allCopies(objs map[store.Handle]*object) iter.Seq2[*piece, *copyRec] {
+	return func(yield func(*piece, *copyRec) bool) {
+		for _, o := range objs {
+			for _, p := range o.pieces {
+				if p == nil {
+					continue
+				}
+				for _, r := range p.at {
+					if !yield(p, r) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
