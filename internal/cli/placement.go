@@ -68,18 +68,11 @@ func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundan
 		return nil, err
 	}
 	var sum placement.Summary
-	err = g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
-		if d == nil {
-			return c.Do(ctx, "POST", daemon.PathPlacementSync, daemon.SyncRequest{Redundancy: redundancy, HostList: hl, LimitUp: limitUp}, &sum)
-		}
-		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		st, err := local.Open(h.RepoDir())
-		if err != nil {
-			return err
+	err = g.withPeers(ctx, h, func(ctx context.Context, c *api.Client) error {
+		return c.Do(ctx, "POST", daemon.PathPlacementSync, daemon.SyncRequest{Redundancy: redundancy, HostList: hl, LimitUp: limitUp}, &sum)
+	}, func(ctx context.Context, p *peerstore.Peers, st *local.Store) error {
+		if st == nil {
+			return repo.ErrNoRepository
 		}
 		so := placement.SyncOptions{Redundancy: red, HostList: hl}
 		if !g.Quiet && !g.JSON && g.stderrIsTerminal() {
@@ -91,8 +84,9 @@ func (g *Globals) placeOnPeers(ctx context.Context, r *repo.Repository, redundan
 				line.set(fmt.Sprintf("placing on peers: %d pieces, %s sent, %s/s", s.PiecesSent, humanBytes(s.BytesSent), humanBytes(int64(rate))))
 			}
 		}
-		sum, err = p.Sync(peerstore.WithUploadLimit(ctx, limitUp), st, so)
-		return err
+		var serr error
+		sum, serr = p.Sync(peerstore.WithUploadLimit(ctx, limitUp), st, so)
+		return serr
 	})
 	if err != nil {
 		return nil, fmt.Errorf("place on peers: %w", err)
@@ -123,18 +117,12 @@ func (g *Globals) maintainPeers(ctx context.Context) error {
 	if len(friends(h)) == 0 {
 		return nil
 	}
-	err = g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
-		if d == nil {
-			var st placement.Status
-			return c.Do(ctx, "POST", daemon.PathPlacementMaintain, struct{}{}, &st)
-		}
-		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		var src store.Reader
-		if st, err := local.Open(h.RepoDir()); err == nil {
+	err = g.withPeers(ctx, h, func(ctx context.Context, c *api.Client) error {
+		var st placement.Status
+		return c.Do(ctx, "POST", daemon.PathPlacementMaintain, struct{}{}, &st)
+	}, func(ctx context.Context, p *peerstore.Peers, st *local.Store) error {
+		var src store.Reader // a nil *local.Store must stay a nil interface
+		if st != nil {
 			src = st
 		}
 		return p.Maintain(ctx, src)
@@ -206,10 +194,26 @@ func (g *Globals) reconcilePeers(ctx context.Context, r *repo.Repository) error 
 		names = append(names, id.String())
 		packs[id.String()] = true
 	}
+	return g.withPeers(ctx, h, func(ctx context.Context, c *api.Client) error {
+		var sum placement.Summary
+		return c.Do(ctx, "POST", daemon.PathPlacementReconcile, daemon.ReconcileRequest{Packs: names}, &sum)
+	}, func(ctx context.Context, p *peerstore.Peers, st *local.Store) error {
+		if st == nil {
+			return repo.ErrNoRepository
+		}
+		_, err := p.Reconcile(ctx, peerstore.KeepLocal(ctx, st, packs))
+		return err
+	})
+}
+
+// withPeers runs a placement operation for the home: in its running
+// daemon through the API (remote), or, when none runs, here on a node
+// started for it, with the home's placement record and local repository
+// (st is nil when the home has none).
+func (g *Globals) withPeers(ctx context.Context, h home.Home, remote func(context.Context, *api.Client) error, here func(context.Context, *peerstore.Peers, *local.Store) error) error {
 	return g.withNode(ctx, func(ctx context.Context, c *api.Client, d *daemon.Daemon) error {
 		if d == nil {
-			var sum placement.Summary
-			return c.Do(ctx, "POST", daemon.PathPlacementReconcile, daemon.ReconcileRequest{Packs: names}, &sum)
+			return remote(ctx, c)
 		}
 		p, err := peerstore.Open(ctx, peerstore.Options{Home: h, Node: d.Node()})
 		if err != nil {
@@ -218,9 +222,8 @@ func (g *Globals) reconcilePeers(ctx context.Context, r *repo.Repository) error 
 		defer p.Close()
 		st, err := local.Open(h.RepoDir())
 		if err != nil {
-			return err
+			st = nil
 		}
-		_, err = p.Reconcile(ctx, peerstore.KeepLocal(ctx, st, packs))
-		return err
+		return here(ctx, p, st)
 	})
 }
